@@ -1,0 +1,169 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func bad(key, format string, args ...any) error {
+	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// check refuses what a phone cannot work with. Its errors name the key; Parse adds the line.
+func (c *Config) check() error {
+	a := c.Account
+	if a.User == "" {
+		return bad("account.user", "the user (extension) is required")
+	}
+	if err := checkUser(a.User); err != nil {
+		return bad("account.user", "%v", err)
+	}
+	if err := checkText(a.Password); err != nil {
+		return bad("account.password", "%v", err)
+	}
+	if a.Domain != "" {
+		if err := checkHost(a.Domain); err != nil {
+			return bad("account.domain", "%v", err)
+		}
+	}
+	if err := checkText(a.DisplayName); err != nil || strings.ContainsAny(a.DisplayName, `"\`) {
+		return bad("account.display_name", "may not contain quotes, backslashes or control characters")
+	}
+
+	if len(c.Servers) == 0 {
+		return bad("server", "at least one [[server]] is required; the first is home")
+	}
+	names := map[string]int{}
+	for i, s := range c.Servers {
+		if s.Name == "" {
+			return bad(serverKey(i, "name"), "every server needs a name")
+		}
+		if err := checkText(s.Name); err != nil {
+			return bad(serverKey(i, "name"), "%v", err)
+		}
+		if j, dup := names[s.Name]; dup {
+			return bad(serverKey(i, "name"), "the name %q is already used by server %d", s.Name, j+1)
+		}
+		names[s.Name] = i
+		if err := checkAddress(s.Address); err != nil {
+			return bad(serverKey(i, "address"), "%v", err)
+		}
+		if err := s.Transport.Valid(); err != nil {
+			return bad(serverKey(i, "transport"), "%v", err)
+		}
+		for _, feat := range s.Features {
+			if err := feat.Valid(); err != nil {
+				return bad(serverKey(i, "features"), "%v", err)
+			}
+		}
+	}
+
+	f := c.Failover
+	if err := f.Registration.Valid(); err != nil {
+		return bad("failover.registration", "%v", err)
+	}
+	if err := f.Failback.Valid(); err != nil {
+		return bad("failover.failback", "%v", err)
+	}
+	if f.KeepaliveMisses < 1 {
+		return bad("failover.keepalive_misses", "must be at least 1")
+	}
+	if f.KeepaliveTimeout >= f.KeepaliveInterval {
+		return bad("failover.keepalive_timeout", "must be shorter than keepalive_interval (%s)", f.KeepaliveInterval)
+	}
+	if f.RegisterExpires.D() < 10*time.Second {
+		return bad("failover.register_expires", "must be at least 10s")
+	}
+	if f.BackoffBase > f.BackoffMax {
+		return bad("failover.backoff_base", "must not exceed backoff_max (%s)", f.BackoffMax)
+	}
+	if f.SimultaneousRegistrations < 1 {
+		return bad("failover.simultaneous_registrations", "must be at least 1")
+	}
+
+	if c.SIP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
+			return bad("sip.listen", "%q is not host:port", c.SIP.Listen)
+		}
+	}
+	if c.Calls.Lines < 1 || c.Calls.Lines > 24 {
+		return bad("calls.lines", "must be between 1 and 24")
+	}
+	for _, n := range c.Calls.Emergency {
+		if err := checkUser(n); err != nil {
+			return bad("calls.emergency", "%q: %v", n, err)
+		}
+	}
+	switch c.Audio.Backend {
+	case "default", "null":
+	default:
+		return bad("audio.backend", "%q is not one of default, null", c.Audio.Backend)
+	}
+	for _, codec := range c.Audio.Codecs {
+		if err := checkText(codec); err != nil || codec == "" {
+			return bad("audio.codecs", "%q is not a codec name", codec)
+		}
+	}
+	return nil
+}
+
+// checkText refuses control characters, which could end a SIP header early.
+func checkText(s string) error {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("may not contain control characters (line breaks, tabs)")
+		}
+	}
+	return nil
+}
+
+// checkUser accepts what RFC 3261 allows unescaped in the user part of a SIP URI.
+func checkUser(s string) error {
+	if s == "" {
+		return fmt.Errorf("is empty")
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("-_.!~*'()&=+$,;?/#", r):
+		default:
+			return fmt.Errorf("may only contain letters, digits and - _ . ! ~ * ' ( ) & = + $ , ; ? / #")
+		}
+	}
+	return nil
+}
+
+func checkHost(h string) error {
+	if h == "" {
+		return fmt.Errorf("the host is empty")
+	}
+	if ip := net.ParseIP(strings.Trim(h, "[]")); ip != nil {
+		return nil
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.':
+		default:
+			return fmt.Errorf("%q is not a host name or IP address", h)
+		}
+	}
+	return nil
+}
+
+func checkAddress(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("the address is required (host or host:port)")
+	}
+	host := addr
+	if h, port, err := net.SplitHostPort(addr); err == nil {
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: the port must be a number from 1 to 65535", addr)
+		}
+		host = h
+	}
+	return checkHost(host)
+}

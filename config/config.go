@@ -1,0 +1,161 @@
+// Package config reads and checks Stayline's TOML configuration (DESIGN.md §3).
+//
+// Every problem is reported with the file, the line and the key it concerns; unknown keys are refused the
+// same way, so a misspelt setting never falls back to a default unnoticed. The package is a leaf: the
+// failover manager, the phone and the front ends all read the same types.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is one whole, checked configuration.
+type Config struct {
+	Account  Account  `toml:"account"`
+	Servers  []Server `toml:"server"`
+	Failover Failover `toml:"failover"`
+	SIP      SIP      `toml:"sip"`
+	Calls    Calls    `toml:"calls"`
+	Audio    Audio    `toml:"audio"`
+
+	// Warnings are things the file does that work but should be changed (a password in the file).
+	Warnings []string `toml:"-"`
+}
+
+// Account is the address of record the phone registers.
+type Account struct {
+	User        string `toml:"user"`
+	Password    string `toml:"password"`
+	Domain      string `toml:"domain"`
+	DisplayName string `toml:"display_name"`
+}
+
+// Server is one registrar/proxy; the first of the list is home.
+type Server struct {
+	Name      string    `toml:"name"`
+	Address   string    `toml:"address"`
+	Transport Transport `toml:"transport"`
+	// Features this server offers; nil (the key absent) means all of them.
+	Features []Feature `toml:"features"`
+}
+
+// Failover holds the policies and timers of the failover manager.
+type Failover struct {
+	Registration      RegistrationPolicy `toml:"registration"`
+	Failback          FailbackPolicy     `toml:"failback"`
+	KeepaliveInterval Duration           `toml:"keepalive_interval"`
+	KeepaliveTimeout  Duration           `toml:"keepalive_timeout"`
+	KeepaliveMisses   int                `toml:"keepalive_misses"`
+	FailbackHolddown  Duration           `toml:"failback_holddown"`
+	RegisterExpires   Duration           `toml:"register_expires"`
+	BackoffBase       Duration           `toml:"backoff_base"`
+	BackoffMax        Duration           `toml:"backoff_max"`
+	// SimultaneousRegistrations is how many servers, home included, the `simultaneous` policy keeps
+	// registered at once (Avaya's SIMULTANEOUS_REGISTRATIONS).
+	SimultaneousRegistrations int `toml:"simultaneous_registrations"`
+}
+
+// SIP holds the user agent's own transport settings.
+type SIP struct {
+	Listen string `toml:"listen"`
+}
+
+// Calls holds call-handling settings.
+type Calls struct {
+	Emergency []string `toml:"emergency"`
+	Lines     int      `toml:"lines"`
+}
+
+// Audio holds device and codec settings.
+type Audio struct {
+	Backend string   `toml:"backend"`
+	Input   string   `toml:"input"`
+	Output  string   `toml:"output"`
+	Codecs  []string `toml:"codecs"`
+}
+
+// Default returns the configuration every file starts from.
+func Default() Config {
+	return Config{
+		Failover: Failover{
+			Registration:              RegisterAlternate,
+			Failback:                  FailbackAuto,
+			KeepaliveInterval:         Duration(10 * time.Second),
+			KeepaliveTimeout:          Duration(2 * time.Second),
+			KeepaliveMisses:           2,
+			FailbackHolddown:          Duration(120 * time.Second),
+			RegisterExpires:           Duration(300 * time.Second),
+			BackoffBase:               Duration(30 * time.Second),
+			BackoffMax:                Duration(1800 * time.Second),
+			SimultaneousRegistrations: 3,
+		},
+		SIP:   SIP{Listen: "0.0.0.0:0"},
+		Calls: Calls{Emergency: []string{"911", "112"}, Lines: 3},
+		Audio: Audio{Backend: "default", Codecs: []string{"PCMU", "PCMA"}},
+	}
+}
+
+// DefaultPath is where the phone looks for its configuration when -config is not given.
+func DefaultPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find the configuration directory: %w", err)
+	}
+	return filepath.Join(dir, "stayline", "phone.toml"), nil
+}
+
+// Home is the first server of the list.
+func (c *Config) Home() Server { return c.Servers[0] }
+
+// AOR is the address of record, user@domain.
+func (c *Config) AOR() string { return c.Account.User + "@" + c.Account.Domain }
+
+// IsEmergency reports whether target is one of the configured emergency numbers.
+func (c *Config) IsEmergency(target string) bool {
+	for _, n := range c.Calls.Emergency {
+		if n == target {
+			return true
+		}
+	}
+	return false
+}
+
+// Offers reports whether the server offers feature f.
+func (s Server) Offers(f Feature) bool {
+	if s.Features == nil {
+		return true
+	}
+	for _, g := range s.Features {
+		if g == f {
+			return true
+		}
+	}
+	return false
+}
+
+// HostPort is the server's address with the transport's default port filled in.
+func (s Server) HostPort() string {
+	if _, _, err := net.SplitHostPort(s.Address); err == nil {
+		return s.Address
+	}
+	port := 5060
+	if s.Transport == TransportTLS {
+		port = 5061
+	}
+	return net.JoinHostPort(strings.Trim(s.Address, "[]"), strconv.Itoa(port))
+}
+
+// Host is the server's host without the port.
+func (s Server) Host() string {
+	host, _, err := net.SplitHostPort(s.HostPort())
+	if err != nil {
+		return s.Address
+	}
+	return host
+}

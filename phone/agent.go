@@ -1,0 +1,294 @@
+// Package phone is Stayline's SIP user agent: registrations (one per server, so several can be held at
+// once), keep-alives and connection watching, and the answers to requests servers send. It knows nothing
+// of failover stages: it does what the failover manager asks and tells it what went wrong.
+package phone
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"stayline/config"
+)
+
+// UserAgentName is what the phone calls itself in User-Agent headers.
+const UserAgentName = "Stayline/0.1"
+
+// Options configure an Agent.
+type Options struct {
+	Account config.Account
+	Servers []config.Server
+	// Listen is where incoming SIP arrives (UDP and TCP on the same port); port 0 picks a free one.
+	Listen string
+	// TLS configures TLS connections to servers; nil uses the system roots.
+	TLS    *tls.Config
+	Logger *slog.Logger
+}
+
+// Agent is the SIP user agent. Its methods are safe for concurrent use.
+type Agent struct {
+	opts   Options
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	server *sipgo.Server
+
+	udp      net.PacketConn
+	tcp      net.Listener
+	feedTCP  *feeder
+	feedTLS  *feeder
+	port     int
+	listenIP net.IP // nil when listening on every address
+
+	servers []*serverLink
+	events  chan Event
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// serverLink is everything the agent holds for one configured server.
+type serverLink struct {
+	index  int
+	cfg    config.Server
+	client *sipgo.Client
+	local  string // the local IP that reaches this server: the host of our Via and Contact
+	reg    registration
+	conn   connSlot // the watched TCP/TLS connection, when the transport is reliable
+}
+
+// Start binds the listen address and serves incoming requests until Close.
+func Start(opts Options) (*Agent, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Listen == "" {
+		opts.Listen = "0.0.0.0:0"
+	}
+	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"), events: make(chan Event, 64)}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+
+	if err := a.bind(opts.Listen); err != nil {
+		return nil, err
+	}
+	tcpT := &sip.TransportTCP{DialerCreate: refuseDial}
+	tlsT := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: refuseDial}}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(UserAgentName),
+		sipgo.WithUserAgenTLSConfig(opts.TLS),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerTerminateOnConnClose(),
+			sip.WithTransactionLayerLogger(a.log),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(a.log),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcpT, TLS: tlsT}),
+		),
+	)
+	if err != nil {
+		a.closeListeners()
+		return nil, fmt.Errorf("create SIP user agent: %w", err)
+	}
+	a.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(a.log))
+	if err != nil {
+		a.closeListeners()
+		return nil, fmt.Errorf("create SIP server: %w", err)
+	}
+	a.server = srv
+	srv.OnOptions(a.onOptions)
+
+	for i, s := range opts.Servers {
+		link, err := a.newLink(i, s)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.servers = append(a.servers, link)
+	}
+
+	a.feedTCP = newFeeder(a.tcp.Addr())
+	a.feedTLS = newFeeder(a.tcp.Addr())
+	a.serve(func() error { return srv.ServeUDP(a.udp) })
+	a.serve(func() error { return srv.ServeTCP(a.tcp) })
+	a.serve(func() error { return srv.ServeTCP(a.feedTCP) })
+	a.serve(func() error { return srv.ServeTLS(a.feedTLS) })
+	if err := a.waitServing(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.log.Info("SIP listening", "addr", a.Listen())
+	return a, nil
+}
+
+// bind opens UDP and TCP on one port: the port asked for, or a free one for both.
+func (a *Agent) bind(listen string) error {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: bad port", listen)
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		a.listenIP = ip
+	}
+	var lastErr error
+	for try := 0; try < 20; try++ {
+		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("listen on udp %s: %w", listen, err)
+		}
+		got := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(got)))
+		if err == nil {
+			a.udp, a.tcp, a.port = udp, tcp, got
+			return nil
+		}
+		udp.Close()
+		lastErr = err
+		if port != 0 {
+			break
+		}
+	}
+	return fmt.Errorf("listen on tcp %s: %w", listen, lastErr)
+}
+
+// waitServing returns once sipgo has taken the UDP socket into its pool: requests sent before that would
+// make sipgo try to bind the port a second time.
+func (a *Agent) waitServing() error {
+	tp := a.ua.TransportLayer()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if c, err := tp.GetConnection("udp", a.udp.LocalAddr().String()); err == nil && c != nil {
+			c.TryClose()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("SIP stack did not start serving %s", a.udp.LocalAddr())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (a *Agent) serve(f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil && a.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+			a.log.Warn("SIP listener stopped", "error", err)
+		}
+	}()
+}
+
+func (a *Agent) newLink(i int, s config.Server) (*serverLink, error) {
+	local, err := a.localIPFor(s)
+	if err != nil {
+		return nil, err
+	}
+	opts := []sipgo.ClientOption{
+		sipgo.WithClientLogger(a.log),
+		sipgo.WithClientHostname(local),
+		sipgo.WithClientPort(a.port),
+		sipgo.WithClientNAT(),
+	}
+	if s.Transport == config.TransportUDP {
+		// Send from the listening socket, so what a server sends back reaches the Contact we registered.
+		opts = append(opts, sipgo.WithClientConnectionAddr(a.udp.LocalAddr().String()))
+	}
+	client, err := sipgo.NewClient(a.ua, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: create SIP client: %w", s.Name, err)
+	}
+	return &serverLink{index: i, cfg: s, client: client, local: local}, nil
+}
+
+// localIPFor finds the local address that routes to the server (no packet is sent).
+func (a *Agent) localIPFor(s config.Server) (string, error) {
+	if a.listenIP != nil {
+		return a.listenIP.String(), nil
+	}
+	c, err := net.Dial("udp", s.HostPort())
+	if err != nil {
+		return "", fmt.Errorf("server %s: no route to %s: %w", s.Name, s.HostPort(), err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// Listen is the host:port where the phone receives SIP.
+func (a *Agent) Listen() string {
+	host := "0.0.0.0"
+	if a.listenIP != nil {
+		host = a.listenIP.String()
+	} else if len(a.servers) > 0 {
+		host = a.servers[0].local
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.port))
+}
+
+// Events delivers what the agent notices on its own about servers (a connection closed).
+func (a *Agent) Events() <-chan Event { return a.events }
+
+// Close stops serving and closes every connection. It does not unregister.
+func (a *Agent) Close() error {
+	a.cancel()
+	for _, s := range a.servers {
+		s.conn.close()
+	}
+	a.feedTCP.Close()
+	a.feedTLS.Close()
+	a.closeListeners()
+	if a.ua != nil {
+		a.ua.Close()
+	}
+	a.wg.Wait()
+	return nil
+}
+
+func (a *Agent) closeListeners() {
+	if a.udp != nil {
+		a.udp.Close()
+	}
+	if a.tcp != nil {
+		a.tcp.Close()
+	}
+}
+
+func (a *Agent) link(server int) (*serverLink, error) {
+	if server < 0 || server >= len(a.servers) {
+		return nil, fmt.Errorf("no server %d", server)
+	}
+	return a.servers[server], nil
+}
+
+// notify hands an event to the manager without ever blocking the SIP stack.
+func (a *Agent) notify(ev Event) {
+	select {
+	case a.events <- ev:
+	default:
+		a.log.Warn("event dropped: nobody is reading", "event", ev.Kind, "server", ev.Server)
+	}
+}
+
+func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
+	if err := tx.Respond(res); err != nil {
+		a.log.Debug("answer OPTIONS", "error", err)
+	}
+}
+
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, INFO, UPDATE"

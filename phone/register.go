@@ -1,0 +1,229 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"stayline/config"
+)
+
+// statusIntervalTooBrief is 423 Interval Too Brief (RFC 3261 §21.4.17), which sipgo does not name.
+const statusIntervalTooBrief = 423
+
+// registration is the state RFC 3261 §10 keeps across one server's REGISTERs: the same Call-ID and From
+// tag, and a CSeq that only grows.
+type registration struct {
+	mu      sync.Mutex
+	callID  string
+	fromTag string
+	cseq    uint32
+}
+
+// Binding is what a registrar granted.
+type Binding struct {
+	Expires time.Duration
+	Contact string
+}
+
+// Register registers the account on one server (or refreshes the registration) for expires. Each request
+// may take at most reqTimeout; ctx bounds the whole attempt, challenge included.
+func (a *Agent) Register(ctx context.Context, server int, expires, reqTimeout time.Duration) (Binding, error) {
+	l, err := a.link(server)
+	if err != nil {
+		return Binding{}, err
+	}
+	l.reg.mu.Lock()
+	defer l.reg.mu.Unlock()
+	b, err := a.register(ctx, l, expires, reqTimeout)
+	if err != nil {
+		return Binding{}, fmt.Errorf("register on %s: %w", l.cfg.Name, err)
+	}
+	return b, nil
+}
+
+// Unregister removes the phone's binding from one server (REGISTER with Expires: 0).
+func (a *Agent) Unregister(ctx context.Context, server int, reqTimeout time.Duration) error {
+	l, err := a.link(server)
+	if err != nil {
+		return err
+	}
+	l.reg.mu.Lock()
+	defer l.reg.mu.Unlock()
+	if _, err := a.register(ctx, l, 0, reqTimeout); err != nil {
+		return fmt.Errorf("unregister from %s: %w", l.cfg.Name, err)
+	}
+	return nil
+}
+
+func (a *Agent) register(ctx context.Context, l *serverLink, expires, reqTimeout time.Duration) (Binding, error) {
+	if l.reg.callID == "" {
+		l.reg.callID = sip.GenerateTagN(24) + "@stayline"
+		l.reg.fromTag = sip.GenerateTagN(16)
+		l.reg.cseq = uint32(rand.IntN(10000)) + 1
+	}
+	for attempt := 0; ; attempt++ {
+		req := a.newRegister(l, expires)
+		res, err := a.send(ctx, l, req, reqTimeout)
+		if err != nil {
+			return Binding{}, err
+		}
+		if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+			res, err = a.answerChallenge(ctx, l, req, res, reqTimeout)
+			if err != nil {
+				return Binding{}, err
+			}
+		}
+		l.reg.cseq = req.CSeq().SeqNo
+		switch {
+		case res.IsSuccess():
+			contact := a.contactURI(l)
+			return Binding{Expires: grantedExpires(res, contact, expires), Contact: contact.String()}, nil
+		case res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired ||
+			res.StatusCode == sip.StatusForbidden:
+			return Binding{}, fmt.Errorf("%w: %w", ErrAuth, statusError(req.Method, res))
+		case res.StatusCode == statusIntervalTooBrief && attempt == 0:
+			if min := minExpires(res); min > expires {
+				expires = min
+				continue
+			}
+		}
+		return Binding{}, statusError(req.Method, res)
+	}
+}
+
+func (a *Agent) answerChallenge(ctx context.Context, l *serverLink, req *sip.Request, res *sip.Response,
+	reqTimeout time.Duration) (*sip.Response, error) {
+	rctx, cancel := context.WithTimeout(ctx, reqTimeout)
+	defer cancel()
+	if err := a.ensureConnection(rctx, l); err != nil {
+		return nil, err
+	}
+	out, err := l.client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{
+		Username: a.opts.Account.User,
+		Password: a.opts.Account.Password,
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("no answer within %s: %w", reqTimeout, err)
+		}
+		return nil, fmt.Errorf("answer the challenge: %w", err)
+	}
+	return out, nil
+}
+
+// send runs one client transaction to the server, bounded by reqTimeout.
+func (a *Agent) send(ctx context.Context, l *serverLink, req *sip.Request, reqTimeout time.Duration) (*sip.Response, error) {
+	rctx, cancel := context.WithTimeout(ctx, reqTimeout)
+	defer cancel()
+	if err := a.ensureConnection(rctx, l); err != nil {
+		return nil, err
+	}
+	res, err := l.client.Do(rctx, req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s: no answer within %s: %w", req.Method, reqTimeout, err)
+		}
+		return nil, fmt.Errorf("%s: %w", req.Method, err)
+	}
+	return res, nil
+}
+
+// ensureConnection makes sure a reliable server has its watched connection before a request goes out.
+func (a *Agent) ensureConnection(ctx context.Context, l *serverLink) error {
+	if !l.cfg.Transport.Reliable() {
+		return nil
+	}
+	_, err := a.connection(ctx, l)
+	return err
+}
+
+func (a *Agent) newRegister(l *serverLink, expires time.Duration) *sip.Request {
+	acc := a.opts.Account
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: acc.Domain})
+	a.address(req, l)
+	aor := sip.Uri{Scheme: "sip", User: acc.User, Host: acc.Domain}
+	from := &sip.FromHeader{DisplayName: acc.DisplayName, Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", l.reg.fromTag)
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	callID := sip.CallIDHeader(l.reg.callID)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: l.reg.cseq + 1, MethodName: sip.REGISTER})
+	maxfwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxfwd)
+	secs := int(expires / time.Second)
+	contact := &sip.ContactHeader{Address: a.contactURI(l), Params: sip.NewParams()}
+	contact.Params.Add("expires", strconv.Itoa(secs))
+	req.AppendHeader(contact)
+	exp := sip.ExpiresHeader(secs)
+	req.AppendHeader(&exp)
+	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
+	req.SetBody(nil)
+	return req
+}
+
+// address points a request at the server over its transport.
+func (a *Agent) address(req *sip.Request, l *serverLink) {
+	req.SetDestination(l.cfg.HostPort())
+	req.SetTransport(transportName(l.cfg.Transport))
+}
+
+func transportName(t config.Transport) string {
+	switch t {
+	case config.TransportTCP:
+		return "TCP"
+	case config.TransportTLS:
+		return "TLS"
+	}
+	return "UDP"
+}
+
+// contactURI is where this server reaches the phone.
+func (a *Agent) contactURI(l *serverLink) sip.Uri {
+	u := sip.Uri{Scheme: "sip", User: a.opts.Account.User, Host: l.local, Port: a.port}
+	if l.cfg.Transport != config.TransportUDP {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", string(l.cfg.Transport))
+	}
+	return u
+}
+
+// grantedExpires reads what the registrar granted for our contact, falling back to the Expires header and
+// then to what was asked.
+func grantedExpires(res *sip.Response, ours sip.Uri, asked time.Duration) time.Duration {
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok || c.Address.Host != ours.Host || c.Address.Port != ours.Port || c.Address.User != ours.User {
+			continue
+		}
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(h.Value()); err == nil && n >= 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return asked
+}
+
+func minExpires(res *sip.Response) time.Duration {
+	if h := res.GetHeader("Min-Expires"); h != nil {
+		if n, err := strconv.Atoi(h.Value()); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return 0
+}
