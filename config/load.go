@@ -52,16 +52,17 @@ func Load(path string) (*Config, error) {
 
 // Parse checks a configuration held in memory; name is used in error messages.
 func Parse(name string, data []byte) (*Config, error) {
-	lines, err := indexKeys(data)
-	if err != nil {
-		return nil, located(name, err)
-	}
 	cfg := Default()
 	// The file replaces the default lists rather than merging into them.
 	cfg.Calls.Emergency = nil
 	cfg.Audio.Codecs = nil
+	// Decoding first: its syntax errors carry their position.
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
+		return nil, located(name, err)
+	}
+	lines, err := indexKeys(data)
+	if err != nil {
 		return nil, located(name, err)
 	}
 	def := Default()

@@ -104,13 +104,13 @@ func New(cfg *config.Config, agent Agent, opts ...Option) *Manager {
 	for i, s := range cfg.Servers {
 		m.servers = append(m.servers, &server{idx: i, cfg: s})
 	}
+	go m.loop()
 	return m
 }
 
-// Start runs the manager: it begins registering at once.
+// Start begins registering. Subscribe first to see every event from the start. Call Shutdown to stop.
 func (m *Manager) Start() {
 	m.started.Do(func() {
-		go m.loop()
 		m.post(func() {
 			m.setStage(StageTransition, "starting")
 			m.reconcile()

@@ -33,6 +33,9 @@ type ServerOptions struct {
 	AuthAlgorithm string
 	// Aliases are other host:port names the server treats as itself.
 	Aliases []string
+	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
+	// timeout: a small watchdog shell kills the server's process group then.
+	DieWithMe bool
 }
 
 // Server is one Kamailio instance.
@@ -42,8 +45,9 @@ type Server struct {
 	Port int
 	Dir  string
 	opts ServerOptions
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd      *exec.Cmd
+	done     chan struct{}
+	watchdog *exec.Cmd
 }
 
 // Addr is the server's host:port.
@@ -105,11 +109,25 @@ func (s *Server) Start() error {
 	if err := os.WriteFile(s.PidFile(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
+	if s.opts.DieWithMe {
+		s.watchdog = startWatchdog(cmd.Process.Pid)
+	}
 	if err := waitReady(s.Addr(), 5*time.Second, s.done); err != nil {
 		s.Kill()
 		return fmt.Errorf("%s: %w (log: %s)", s.Name, err, lastLines(s.LogFile(), 5))
 	}
 	return nil
+}
+
+// startWatchdog runs a shell that kills process group pgid once this process is gone.
+func startWatchdog(pgid int) *exec.Cmd {
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 0.5; done; kill -9 -%d 2>/dev/null", os.Getpid(), pgid)
+	w := exec.Command("/bin/sh", "-c", script)
+	w.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := w.Start(); err != nil {
+		return nil
+	}
+	return w
 }
 
 // Pid is the running instance's process id, from its pid file.
@@ -129,6 +147,11 @@ func (s *Server) Kill() error { return s.signal(syscall.SIGKILL) }
 func (s *Server) Stop() error { return s.signal(syscall.SIGTERM) }
 
 func (s *Server) signal(sig syscall.Signal) error {
+	if s.watchdog != nil {
+		s.watchdog.Process.Kill()
+		s.watchdog.Wait()
+		s.watchdog = nil
+	}
 	pid, err := s.Pid()
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDesignExampleParses(t *testing.T) {
+	cfg, err := Load("testdata/design.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Account.User != "1001" || cfg.Account.Domain != "example.com" || cfg.Account.DisplayName != "Front desk" {
+		t.Errorf("account = %+v", cfg.Account)
+	}
+	if len(cfg.Servers) != 2 || cfg.Home().Name != "home" || cfg.Servers[1].HostPort() != "127.0.0.1:5070" {
+		t.Fatalf("servers = %+v", cfg.Servers)
+	}
+	if !cfg.Servers[1].Offers(FeatureHold) || cfg.Servers[1].Offers(FeatureTransfer) {
+		t.Errorf("branch features = %v", cfg.Servers[1].Features)
+	}
+	f := cfg.Failover
+	if f.KeepaliveInterval.D() != 10*time.Second || f.KeepaliveTimeout.D() != 2*time.Second || f.KeepaliveMisses != 2 ||
+		f.FailbackHolddown.D() != 120*time.Second || f.BackoffMax.D() != 1800*time.Second {
+		t.Errorf("failover = %+v", f)
+	}
+	if !cfg.IsEmergency("911") || cfg.IsEmergency("1002") {
+		t.Error("emergency numbers not read")
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "design.toml:4:") {
+		t.Errorf("want a warning about the password on line 4, got %q", cfg.Warnings)
+	}
+}
+
+func TestMinimalFileGetsDefaults(t *testing.T) {
+	cfg, err := Parse("min.toml", []byte(`
+[account]
+user = "1001"
+
+[[server]]
+name = "home"
+address = "pbx.example.com"
+
+[[server]]
+name = "none"
+address = "10.0.0.2:5080"
+transport = "tcp"
+features = []
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Account.Domain != "pbx.example.com" {
+		t.Errorf("domain = %q, want the home server's host", cfg.Account.Domain)
+	}
+	if cfg.Home().HostPort() != "pbx.example.com:5060" || cfg.Home().Transport != TransportUDP {
+		t.Errorf("home = %+v %s", cfg.Home(), cfg.Home().HostPort())
+	}
+	if !cfg.Home().Offers(FeatureMWI) {
+		t.Error("a server without a features key must offer everything")
+	}
+	if cfg.Servers[1].Offers(FeatureHold) {
+		t.Error("features = [] must offer nothing")
+	}
+	d := Default()
+	if cfg.Failover != d.Failover || !slices.Equal(cfg.Calls.Emergency, d.Calls.Emergency) ||
+		!slices.Equal(cfg.Audio.Codecs, d.Audio.Codecs) || cfg.SIP.Listen != "0.0.0.0:0" {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings without a password: %q", cfg.Warnings)
+	}
+}
+
+// Every broken file is refused with the line that is wrong and why.
+func TestBrokenFilesNameTheLine(t *testing.T) {
+	const head = "[account]\nuser = \"1001\"\n\n[[server]]\nname = \"home\"\naddress = \"127.0.0.1\"\n"
+	cases := []struct {
+		name, text string
+		line       int
+		want       string
+	}{
+		{"syntax", head + "[failover\nkeepalive_misses = 2\n", 7, ""},
+		{"unknown key", head + "\n[failover]\nkeepalive_intervall = \"1s\"\n", 9, "unknown key"},
+		{"unknown section", head + "\n[fail_over]\nkeepalive_misses = 1\n", 8, "unknown key"},
+		{"bad transport", head + "transport = \"sctp\"\n", 7, "not one of udp, tcp, tls"},
+		{"bad feature", head + "features = [\"hold\", \"parking\"]\n", 7, `feature "parking"`},
+		{"bad duration", head + "\n[failover]\nkeepalive_timeout = \"2 seconds\"\n", 9, "not a duration"},
+		{"negative duration", head + "\n[failover]\nbackoff_base = \"-1s\"\n", 9, "must be positive"},
+		{"wrong type", head + "\n[failover]\nkeepalive_misses = \"two\"\n", 9, ""},
+		{"timeout too long", head + "\n[failover]\nkeepalive_interval = \"1s\"\nkeepalive_timeout = \"1s\"\n", 10, "shorter than keepalive_interval"},
+		{"no servers", "[account]\nuser = \"1001\"\n", 0, "at least one [[server]]"},
+		{"no user", "[[server]]\nname = \"home\"\naddress = \"127.0.0.1\"\n", 0, "user (extension) is required"},
+		{"duplicate name", head + "\n[[server]]\nname = \"home\"\naddress = \"127.0.0.2\"\n", 9, "already used by server 1"},
+		{"bad address", head + "\n[[server]]\nname = \"b\"\naddress = \"127.0.0.1:99999\"\n", 10, "port must be a number"},
+		{"header injection in user", "[account]\nuser = \"1001\\r\\nVia: x\"\n[[server]]\nname = \"h\"\naddress = \"h\"\n", 2, "may only contain"},
+		{"quote in display name", head + "[account]\n", 0, ""}, // redefined table: a syntax error
+		{"bad policy", head + "\n[failover]\nregistration = \"both\"\n", 9, "not one of alternate, simultaneous"},
+		{"bad lines", head + "\n[calls]\nlines = 0\n", 9, "between 1 and 24"},
+		{"bad backend", head + "\n[audio]\nbackend = \"pulse\"\n", 9, "not one of default, null"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse("phone.toml", []byte(c.text))
+			if err == nil {
+				t.Fatalf("accepted: %+v", cfg)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T %v is not a config.Error", err, err)
+			}
+			if c.line > 0 && ce.Line != c.line {
+				t.Errorf("line = %d, want %d (%v)", ce.Line, c.line, err)
+			}
+			if !strings.HasPrefix(err.Error(), "phone.toml:") {
+				t.Errorf("error %q does not start with the file", err)
+			}
+			if c.want != "" && !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not say %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDisplayNameRefusesQuotes(t *testing.T) {
+	_, err := Parse("p.toml", []byte("[account]\nuser = \"1\"\ndisplay_name = 'A \"B\"'\n[[server]]\nname = \"h\"\naddress = \"h\"\n"))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Line != 3 || ce.Key != "account.display_name" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("got %v, want a not-exist error", err)
+	}
+}

@@ -1,0 +1,99 @@
+package failover
+
+import (
+	"testing"
+	"time"
+)
+
+func stageEv(s Stage) *StageEvent {
+	ev := &StageEvent{Stage: s}
+	ev.stamp("stage", t0)
+	return ev
+}
+
+// A subscriber that never reads must not hold up publishing, nor other subscribers.
+func TestSlowSubscriberDoesNotBlock(t *testing.T) {
+	b := newBus()
+	stuck := b.subscribe()
+	defer stuck.Close()
+	live := b.subscribe()
+	defer live.Close()
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < maxQueued+100; i++ {
+			b.publish(stageEv(StageNormal))
+		}
+		close(done)
+	}()
+	got := 0
+	for got < maxQueued+100 {
+		select {
+		case <-live.C:
+			got++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("live subscriber got %d events, then nothing", got)
+		}
+	}
+	<-done
+	// One event waits in the stuck pump's hands, maxQueued in its queue: the other 99 are dropped.
+	if d := stuck.Dropped(); d != 99 {
+		t.Fatalf("stuck subscriber dropped %d, want the 99 beyond its queue", d)
+	}
+	if live.Dropped() != 0 {
+		t.Fatal("live subscriber lost events")
+	}
+}
+
+func TestUnsubscribeClosesChannelAndStopsDelivery(t *testing.T) {
+	b := newBus()
+	s := b.subscribe()
+	s.Close()
+	s.Close() // twice is fine
+	b.publish(stageEv(StageNormal))
+	if _, open := <-s.C; open {
+		t.Fatal("channel still open after Close")
+	}
+	if len(b.subs) != 0 {
+		t.Fatal("closed subscription still registered")
+	}
+}
+
+func TestEndDeliversQueuedEventsThenCloses(t *testing.T) {
+	b := newBus()
+	s := b.subscribe()
+	b.publish(stageEv(StageNormal))
+	b.publish(stageEv(StageNoService))
+	b.end()
+	var got []Stage
+	for ev := range s.C {
+		got = append(got, ev.(*StageEvent).Stage)
+	}
+	if len(got) != 2 || got[1] != StageNoService {
+		t.Fatalf("after end got %v, want both queued events", got)
+	}
+	late := b.subscribe()
+	if _, open := <-late.C; open {
+		t.Fatal("a subscription made after end stays open")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	base, max := 30*time.Second, 1800*time.Second
+	cases := []struct {
+		failures int
+		r        float64
+		want     time.Duration
+	}{
+		{1, 0, 30 * time.Second}, // 60 s × 50 %
+		{1, 0.999999, 60 * time.Second},
+		{2, 0.5, 90 * time.Second},    // 120 s × 75 %
+		{6, 0, 900 * time.Second},     // 1920 s capped at 1800 s, × 50 %
+		{40, 0.5, 1350 * time.Second}, // no overflow
+	}
+	for _, c := range cases {
+		got := backoff(base, max, c.failures, c.r).Round(time.Second)
+		if got != c.want {
+			t.Errorf("backoff(n=%d, r=%v) = %s, want %s", c.failures, c.r, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"stayline/config"
+	"stayline/lab"
+	"stayline/lab/labtest"
+	"stayline/phone"
+)
+
+// These tests run the real manager and the real SIP agent against two real Kamailio registrars.
+
+var integrationTimers = lab.Timers{
+	KeepaliveInterval: time.Second,
+	KeepaliveTimeout:  500 * time.Millisecond,
+	KeepaliveMisses:   1,
+	FailbackHolddown:  2 * time.Second,
+	BackoffBase:       500 * time.Millisecond,
+	BackoffMax:        2 * time.Second,
+	RegisterExpires:   60 * time.Second,
+}
+
+type livePhone struct {
+	t   *testing.T
+	m   *Manager
+	sub *Subscription
+	cfg *config.Config
+}
+
+func startLivePhone(t *testing.T, p *lab.Pair, extra string, edit ...func(*config.Config)) *livePhone {
+	t.Helper()
+	cfg, err := config.Parse("lab.toml", []byte(p.PhoneConfig("1001", integrationTimers, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range edit {
+		e(cfg)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: cfg.SIP.Listen, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(cfg, agent, WithLogger(quiet))
+	lp := &livePhone{t: t, m: m, sub: m.Subscribe(), cfg: cfg}
+	m.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m.Shutdown(ctx)
+		agent.Close()
+	})
+	return lp
+}
+
+// waitStage waits for a stage event (on server, if not "") and returns when it arrived.
+func (lp *livePhone) waitStage(st Stage, server string, within time.Duration) time.Time {
+	lp.t.Helper()
+	ev := lp.waitEvent(within, string(st)+" on "+server, func(ev Event) bool {
+		se, ok := ev.(*StageEvent)
+		return ok && se.Stage == st && (server == "" || se.Server == server)
+	})
+	return ev.At()
+}
+
+func (lp *livePhone) waitEvent(within time.Duration, what string, match func(Event) bool) Event {
+	lp.t.Helper()
+	deadline := time.After(within)
+	var seen []string
+	for {
+		select {
+		case ev := <-lp.sub.C:
+			if match(ev) {
+				return ev
+			}
+			seen = append(seen, ev.Name()+" "+describeEvent(ev))
+		case <-deadline:
+			lp.t.Fatalf("no %s within %s; events:\n  %s", what, within, strings.Join(seen, "\n  "))
+		}
+	}
+}
+
+func describeEvent(ev Event) string {
+	switch e := ev.(type) {
+	case *StageEvent:
+		return string(e.Stage) + "/" + e.Server + " (" + e.Reason + ")"
+	case *RegisteredEvent:
+		return e.Server
+	case *UnregisteredEvent:
+		return e.Server + " (" + e.Reason + ")"
+	case *ServerEvent:
+		return e.Server + " " + e.State + " (" + e.Reason + ")"
+	}
+	return ""
+}
+
+func killAt(t *testing.T, s *lab.Server) time.Time {
+	t.Helper()
+	at := time.Now()
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+func TestLiveKillHomeFailsOverToAlternate(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+
+	killed := killAt(t, p.Home)
+	lp.waitStage(StageTransition, "", 5*time.Second)
+	onAlt := lp.waitStage(StageAlternate, "alternate", 5*time.Second)
+	t.Logf("FIGURE failover.alternate.recover_ms %d (kill -9 of home -> registered on the alternate, UDP)",
+		onAlt.Sub(killed).Milliseconds())
+	if n := len(p.Alternate.RegisterLines()); n != 2 {
+		t.Errorf("alternate saw %d REGISTERs, want 2 (challenge and answer)", n)
+	}
+	var r *Refusal
+	if err := lp.m.Logoff(); !errors.As(err, &r) {
+		t.Errorf("logoff on the alternate: %v, want refused", err)
+	}
+
+	// Home returns: failback once it has answered for the 2 s hold-down.
+	if err := p.Home.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	lp.waitStage(StageFailback, "alternate", 10*time.Second)
+	atHome := lp.waitStage(StageNormal, "home", 5*time.Second)
+	if took := atHome.Sub(back); took < 2*time.Second {
+		t.Errorf("failback %s after home returned, before the 2s hold-down", took)
+	}
+	lp.waitEvent(5*time.Second, "unregistered from the alternate", func(ev Event) bool {
+		u, ok := ev.(*UnregisteredEvent)
+		return ok && u.Server == "alternate"
+	})
+	time.Sleep(100 * time.Millisecond) // let the un-REGISTER reach Kamailio's log
+	lines := p.Alternate.RegisterLines()
+	if last := lines[len(lines)-1]; !strings.Contains(last, "expires=0") {
+		t.Errorf("alternate's last REGISTER %q is not an un-REGISTER", last)
+	}
+}
+
+func TestLiveBothDownIsNoService(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	killAt(t, p.Alternate)
+	killAt(t, p.Home)
+	lp.waitStage(StageNoService, "", 10*time.Second)
+	for _, a := range []Action{ActDial, ActLogoff} {
+		var r *Refusal
+		if err := lp.m.Check(a, "1002"); !errors.As(err, &r) {
+			t.Errorf("%s in noservice: %v, want refused", a, err)
+		}
+	}
+	// The alternate returns first: the next backoff retry finds it.
+	if err := p.Alternate.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitStage(StageAlternate, "alternate", 10*time.Second)
+}
+
+func TestLiveSimultaneousSwitchesWithoutRegister(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "", func(c *config.Config) {
+		c.Failover.Registration = config.RegisterSimultaneous
+		c.Failover.SimultaneousRegistrations = 2
+	})
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	lp.waitEvent(5*time.Second, "registered on the alternate too", func(ev Event) bool {
+		r, ok := ev.(*RegisteredEvent)
+		return ok && r.Server == "alternate"
+	})
+	before := len(p.Alternate.RegisterLines())
+	killed := killAt(t, p.Home)
+	lost := lp.waitStage(StageTransition, "", 5*time.Second)
+	active := lp.waitStage(StageAlternate, "alternate", time.Second)
+	if after := len(p.Alternate.RegisterLines()); after != before {
+		t.Errorf("the switch sent %d REGISTERs to the alternate, want none", after-before)
+	}
+	t.Logf("FIGURE failover.simultaneous.switch_ms %d (kill -9 of home -> active on the alternate; detection %d ms + switch %d µs)",
+		active.Sub(killed).Milliseconds(), lost.Sub(killed).Milliseconds(), active.Sub(lost).Microseconds())
+}
+
+func TestLiveTCPResetIsDetectedAtOnce(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "", func(c *config.Config) {
+		for i := range c.Servers {
+			c.Servers[i].Transport = config.TransportTCP
+		}
+	})
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	killed := killAt(t, p.Home)
+	lost := lp.waitStage(StageTransition, "", 5*time.Second)
+	onAlt := lp.waitStage(StageAlternate, "alternate", 5*time.Second)
+	t.Logf("FIGURE failover.tcp.detect_ms %.1f (kill -9 of home -> transition over TCP; on the alternate after %d ms)",
+		float64(lost.Sub(killed).Microseconds())/1000, onAlt.Sub(killed).Milliseconds())
+	for _, l := range p.Alternate.RegisterLines() {
+		if !strings.Contains(l, "proto=tcp") {
+			t.Errorf("REGISTER to the alternate not over TCP: %s", l)
+		}
+	}
+}
+
+func TestLiveWrongPasswordStopsAndSaysSo(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "", func(c *config.Config) { c.Account.Password = "wrong" })
+	lp.waitEvent(5*time.Second, "error telling the user", func(ev Event) bool {
+		e, ok := ev.(*ErrorEvent)
+		return ok && strings.Contains(e.Reason, "Check the password")
+	})
+	lp.waitStage(StageNoService, "", 5*time.Second)
+	time.Sleep(3 * time.Second) // several backoff periods: nothing may be retried
+	for _, s := range []*lab.Server{p.Home, p.Alternate} {
+		if n := len(s.RegisterLines()); n != 2 {
+			t.Errorf("%s saw %d REGISTERs, want 2 (one challenged attempt, no loop)", s.Name, n)
+		}
+	}
+}

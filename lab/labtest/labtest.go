@@ -1,0 +1,77 @@
+// Package labtest starts the lab's real servers for tests and stops them when the test ends.
+package labtest
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	"stayline/lab"
+)
+
+// Need skips the test when a lab program is missing, or fails it when STAYLINE_REQUIRE_LAB is set (make
+// test sets it, so CI can never pass by skipping).
+func Need(t testing.TB, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("STAYLINE_REQUIRE_LAB") != "" {
+				t.Fatalf("%s is not installed; make test installs it", p)
+			}
+			t.Skipf("%s is not installed (make test installs it)", p)
+		}
+	}
+}
+
+// Pair starts home and alternate registrars on free ports in a directory of the test's own.
+func Pair(t testing.TB, opts lab.ServerOptions) *lab.Pair {
+	t.Helper()
+	Need(t, "kamailio")
+	opts.DieWithMe = true
+	p, err := lab.NewPair(t.TempDir(), 0, 0, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop lab: %v", err)
+		}
+	})
+	return p
+}
+
+// Server starts one registrar on a free port.
+func Server(t testing.TB, name string, opts lab.ServerOptions) *lab.Server {
+	t.Helper()
+	Need(t, "kamailio")
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.DieWithMe = true
+	s := lab.NewServer(t.TempDir(), name, port, opts)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// SIPp runs a SIPp scenario of the lab on a free port until the test ends.
+func SIPp(t testing.TB, scenario string, extra ...string) *lab.SIPp {
+	t.Helper()
+	Need(t, "sipp")
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := lab.StartSIPp(t.TempDir(), scenario, port, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
