@@ -40,11 +40,11 @@ type ServerOptions struct {
 
 // Server is one Kamailio instance.
 type Server struct {
-	Name string
-	IP   string
-	Port int
-	Dir  string
-	opts ServerOptions
+	Name     string
+	IP       string
+	Port     int
+	Dir      string
+	opts     ServerOptions
 	cmd      *exec.Cmd
 	done     chan struct{}
 	watchdog *exec.Cmd
