@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Packages that hold no window code run under the race detector.
 RACE_PKGS := ./config/... ./failover/... ./phone/... ./headless/... ./lab/... ./internal/... ./cmd/...
-OTHER_PKGS := ./audio/... .
+OTHER_PKGS := ./audio/... ./app/... ./assets/... .
 
 .PHONY: all build run test vet fmt-check deps-run deps-test lab-up lab-down lab-status lab-kill-home \
 	lab-start-home lab-kill-alternate lab-start-alternate clean

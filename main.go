@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	stayapp "stayline/app"
 	"stayline/config"
 	"stayline/failover"
 	"stayline/headless"
@@ -92,17 +95,30 @@ func run() int {
 		}
 		return 0
 	}
-	return runWindow(ctx, m, cfg, path)
+	return runWindow(ctx, m, cfg)
 }
 
-// runWindow is replaced by the desk-phone window; until then the headless front end serves.
-func runWindow(ctx context.Context, m *failover.Manager, cfg *config.Config, path string) int {
-	_ = cfg
-	_ = path
-	fmt.Fprintln(os.Stderr, "stayline: "+strings.TrimSpace(`
-the window is not built yet; running headless (type status, dial NUMBER, quit)`))
-	if err := headless.Run(ctx, m, os.Stdin, os.Stdout); err != nil {
-		return 1
+// runWindow shows the desk-phone window until it is closed (or a signal arrives), then shuts down.
+func runWindow(ctx context.Context, m *failover.Manager, cfg *config.Config) int {
+	a := fyneapp.NewWithID("net.stayline.phone")
+	a.SetIcon(stayapp.Icon)
+	w := stayapp.New(a, m, cfg)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w.Start(ctx)
+	go func() {
+		select {
+		case <-ctx.Done():
+			fyne.Do(a.Quit)
+		case <-m.Done():
+		}
+	}()
+	w.Win.SetCloseIntercept(func() { a.Quit() })
+	w.Win.ShowAndRun()
+	sctx, scancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
+	defer scancel()
+	if err := m.Shutdown(sctx); err != nil {
+		slog.Warn("shutdown", "error", err)
 	}
 	return 0
 }

@@ -124,7 +124,7 @@ func (p *Pair) PhoneConfig(user string, t Timers, extra string) string {
 [account]
 user = %[1]q
 password = %[2]q
-display_name = "Lab phone %[1]s"
+display_name = "Lab phone"
 
 [[server]]
 name = "home"
