@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,13 +24,92 @@ type SIPp struct {
 	log  string
 }
 
+// FarEnd is a SIPp user agent server that answers every call and echoes its RTP (scenarios/uas-echo.xml
+// with -rtp_echo), registered as a user on the lab's servers.
+type FarEnd struct {
+	*SIPp
+	User      string
+	MediaPort int
+	messages  string
+}
+
+// StartFarEnd runs an echoing SIPp UAS on a free port and registers it as user on each registrar.
+func StartFarEnd(dir, user string, registrars ...string) (*FarEnd, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := freeEvenPortPair()
+	if err != nil {
+		return nil, err
+	}
+	msgs := filepath.Join(dir, fmt.Sprintf("uas-%s-%d-messages.log", user, port))
+	uas, err := StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport),
+		"-trace_msg", "-message_file", msgs)
+	if err != nil {
+		return nil, err
+	}
+	for _, reg := range registrars {
+		if err := RegisterWith(dir, user, port, reg); err != nil {
+			uas.Stop()
+			return nil, err
+		}
+	}
+	return &FarEnd{SIPp: uas, User: user, MediaPort: mport, messages: msgs}, nil
+}
+
+// Received counts the requests of method the far end received (from its SIPp message trace).
+func (f *FarEnd) Received(method string) int {
+	b, _ := os.ReadFile(f.messages)
+	n := 0
+	for _, block := range strings.Split(string(b), "message received") {
+		if i := strings.Index(block, ":\n\n"); i >= 0 && strings.HasPrefix(block[i+3:], method+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+// RegisterWith registers user at registrar with its Contact on 127.0.0.1:contactPort (lab password).
+func RegisterWith(dir, user string, contactPort int, registrar string) error {
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	reg, err := StartSIPp(dir, "register", port, "-m", "1", "-s", user, "-au", user, "-ap", Password, "-key", "contact_port",
+		strconv.Itoa(contactPort), "-timeout", "5s", "-timeout_error", registrar)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-reg.done:
+	case <-time.After(6 * time.Second):
+		reg.Stop()
+		return fmt.Errorf("registering %s at %s: SIPp did not finish", user, registrar)
+	}
+	if code := reg.cmd.ProcessState.ExitCode(); code != 0 {
+		return fmt.Errorf("registering %s at %s: SIPp exit %d (log: %s)", user, registrar, code, lastLines(reg.log, 5))
+	}
+	return nil
+}
+
+func freeEvenPortPair() (int, error) {
+	for try := 0; try < 100; try++ {
+		p, err := FreePort()
+		if err != nil {
+			return 0, err
+		}
+		p &^= 1
+		if portFree("127.0.0.1", p) && portFree("127.0.0.1", p+1) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free even port pair")
+}
+
 // StartSIPp runs SIPp with one of the project's scenarios (lab/scenarios/NAME.xml) listening on
 // 127.0.0.1:port, writing its files in dir.
 func StartSIPp(dir, scenario string, port int, extra ...string) (*SIPp, error) {
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		return nil, fmt.Errorf("sipp is not installed (apt-get install sip-tester): %w", err)
-	}
 	xml, err := scenarios.ReadFile("scenarios/" + scenario + ".xml")
 	if err != nil {
 		return nil, fmt.Errorf("no SIPp scenario %q: %w", scenario, err)
@@ -41,13 +121,25 @@ func StartSIPp(dir, scenario string, port int, extra ...string) (*SIPp, error) {
 	if err := os.WriteFile(sf, xml, 0o644); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, fmt.Sprintf("sipp-%s-%d.log", scenario, port))
+	return startSIPpArgs(dir, scenario, port, append([]string{"-sf", sf}, extra...)...)
+}
+
+// startSIPpArgs runs SIPp with the given scenario arguments, listening on 127.0.0.1:port.
+func startSIPpArgs(dir, name string, port int, extra ...string) (*SIPp, error) {
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		return nil, fmt.Errorf("sipp is not installed (apt-get install sip-tester): %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, fmt.Sprintf("sipp-%s-%d.log", name, port))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	args := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin"}, extra...)
+	args := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -57,19 +149,19 @@ func StartSIPp(dir, scenario string, port int, extra ...string) (*SIPp, error) {
 	}
 	s := &SIPp{Port: port, cmd: cmd, done: make(chan struct{}), log: logPath}
 	go func() { cmd.Wait(); close(s.done) }()
-	// Ready once its UDP port is taken.
+	// Ready once its UDP port is taken (or, for a client that finishes quickly, once it is done).
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		select {
+		case <-s.done:
+			return s, nil
+		default:
+		}
 		c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			return s, nil
 		}
 		c.Close()
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("sipp exited at start (log: %s)", lastLines(logPath, 5))
-		default:
-		}
 		if time.Now().After(deadline) {
 			s.Stop()
 			return nil, fmt.Errorf("sipp did not bind port %d", port)
@@ -89,3 +181,6 @@ func (s *SIPp) Stop() {
 	case <-time.After(5 * time.Second):
 	}
 }
+
+// MessagesFile is the far end's SIPp message trace.
+func (f *FarEnd) MessagesFile() string { return f.messages }

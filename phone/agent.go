@@ -32,6 +32,11 @@ type Options struct {
 	// TLS configures TLS connections to servers; nil uses the system roots.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Codecs to offer, in preference order (audio.Supported names); empty: PCMU.
+	Codecs []string
+	// RequestTimeout bounds an in-dialog request along the route set before the phone tries the far
+	// end directly; 0: 2 s.
+	RequestTimeout time.Duration
 }
 
 // Agent is the SIP user agent. Its methods are safe for concurrent use.
@@ -50,6 +55,13 @@ type Agent struct {
 
 	servers []*serverLink
 	events  chan Event
+
+	callsMu  sync.Mutex
+	calls    map[string]*call // by our call id
+	byCallID map[string]*call // by SIP Call-ID
+	nextCall int
+	admit    Admission
+	down     map[int]bool // servers the manager knows are down
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -74,7 +86,8 @@ func Start(opts Options) (*Agent, error) {
 	if opts.Listen == "" {
 		opts.Listen = "0.0.0.0:0"
 	}
-	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"), events: make(chan Event, 64)}
+	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"), events: make(chan Event, 256),
+		calls: map[string]*call{}, byCallID: map[string]*call{}, down: map[int]bool{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 
 	if err := a.bind(opts.Listen); err != nil {
@@ -106,6 +119,10 @@ func Start(opts Options) (*Agent, error) {
 	}
 	a.server = srv
 	srv.OnOptions(a.onOptions)
+	srv.OnInvite(a.onInvite)
+	srv.OnAck(a.onAck)
+	srv.OnBye(a.onBye)
+	srv.OnInfo(a.onInfo)
 
 	for i, s := range opts.Servers {
 		link, err := a.newLink(i, s)
@@ -240,9 +257,19 @@ func (a *Agent) Listen() string {
 // Events delivers what the agent notices on its own about servers (a connection closed).
 func (a *Agent) Events() <-chan Event { return a.events }
 
-// Close stops serving and closes every connection. It does not unregister.
+// Close stops serving and closes every connection. It neither hangs up nor unregisters: the manager does
+// that first.
 func (a *Agent) Close() error {
 	a.cancel()
+	a.callsMu.Lock()
+	var calls []*call
+	for _, c := range a.calls {
+		calls = append(calls, c)
+	}
+	a.callsMu.Unlock()
+	for _, c := range calls {
+		c.end("the phone shut down")
+	}
 	for _, s := range a.servers {
 		s.conn.close()
 	}

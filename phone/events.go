@@ -7,6 +7,13 @@ type EventKind string
 const (
 	// EventConnectionLost: the TCP/TLS connection to a server was closed or reset.
 	EventConnectionLost EventKind = "connection_lost"
+	// EventServerTrouble: a request through the server failed in a way that blames the server (an INVITE
+	// timed out or was answered 503).
+	EventServerTrouble EventKind = "server_trouble"
+	// EventCall: a call changed state (Call holds the new state).
+	EventCall EventKind = "call"
+	// EventDigit: the far end sent a DTMF digit on Call.ID.
+	EventDigit EventKind = "digit"
 )
 
 // Event is something the agent noticed about a server without being asked.
@@ -14,4 +21,6 @@ type Event struct {
 	Kind   EventKind
 	Server int // index in the configured server list
 	Err    error
+	Call   CallInfo
+	Digit  byte
 }

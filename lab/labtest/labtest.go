@@ -75,3 +75,15 @@ func SIPp(t testing.TB, scenario string, extra ...string) *lab.SIPp {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// FarEnd runs an echoing SIPp UAS registered as user on the given registrars (host:port).
+func FarEnd(t testing.TB, user string, registrars ...string) *lab.FarEnd {
+	t.Helper()
+	Need(t, "sipp")
+	f, err := lab.StartFarEnd(t.TempDir(), user, registrars...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f
+}

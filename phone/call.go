@@ -1,0 +1,847 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"stayline/audio"
+)
+
+// CallState is where a call stands, as the `call` event reports it.
+type CallState string
+
+// The call states of DESIGN.md §4.
+const (
+	CallDialing  CallState = "dialing"
+	CallRinging  CallState = "ringing"
+	CallIncoming CallState = "incoming"
+	CallActive   CallState = "active"
+	CallHeld     CallState = "held"
+	CallEnded    CallState = "ended"
+)
+
+// CallInfo is a snapshot of one call.
+type CallInfo struct {
+	ID       string
+	State    CallState
+	Remote   string // the far end, user@host
+	Outgoing bool
+	Server   int    // the server the call went through (-1: not from a configured server)
+	Reason   string // why it ended
+	Stats    MediaStats
+}
+
+// Admission decides about an incoming call: 0 to let it ring, or the status code (and reason) to answer
+// it with. The failover manager supplies it.
+type Admission func(server int) (code int, reason string)
+
+// ErrNoResponse is returned by Dial when the server did not answer the INVITE at all in time.
+var ErrNoResponse = errors.New("the server did not answer the INVITE")
+
+// ErrNoCall is returned for an unknown call id.
+var ErrNoCall = errors.New("no such call")
+
+// ringTimeout is how long an unanswered incoming call rings before the phone answers 480 for it.
+const ringTimeout = 2 * time.Minute
+
+type call struct {
+	a        *Agent
+	id       string
+	outgoing bool
+	link     *serverLink
+	server   int
+	remote   string
+
+	mu        sync.Mutex
+	state     CallState
+	reason    string
+	dlg       *dialog
+	media     *media
+	codec     audio.Codec
+	pt        uint8
+	dtmfPT    int
+	sessionID uint64
+	version   uint64
+	held      bool      // held by us
+	remoteDir Direction // what the far end last asked for
+
+	cancel   context.CancelCauseFunc // outgoing: ends the INVITE
+	answerCh chan struct{}           // incoming: answer it
+	rejectCh chan string             // incoming: refuse it, with this reason
+	ss       *sipgo.DialogServerSession
+	done     chan struct{}
+	endOnce  sync.Once
+}
+
+func (c *call) info() CallInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := CallInfo{ID: c.id, State: c.state, Remote: c.remote, Outgoing: c.outgoing, Server: c.server, Reason: c.reason}
+	if c.media != nil {
+		ci.Stats = c.media.Stats()
+	}
+	return ci
+}
+
+func (c *call) digit(d byte) {
+	c.a.notify(Event{Kind: EventDigit, Server: c.server, Call: CallInfo{ID: c.id}, Digit: d})
+}
+
+func (c *call) setState(s CallState) {
+	c.mu.Lock()
+	if c.state == CallEnded || c.state == s {
+		c.mu.Unlock()
+		return
+	}
+	c.state = s
+	c.mu.Unlock()
+	c.a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
+}
+
+// end closes the call once, with the reason the user will read.
+func (c *call) end(reason string) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		c.state, c.reason = CallEnded, reason
+		m := c.media
+		c.mu.Unlock()
+		if m != nil {
+			m.close()
+		}
+		c.a.forget(c)
+		close(c.done)
+		c.a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
+	})
+}
+
+// --- The agent's call table ---
+
+func (a *Agent) track(c *call, callID string) {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	a.nextCall++
+	c.id = strconv.Itoa(a.nextCall)
+	a.calls[c.id] = c
+	a.byCallID[callID] = c
+}
+
+func (a *Agent) forget(c *call) {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	delete(a.calls, c.id)
+	for k, v := range a.byCallID {
+		if v == c {
+			delete(a.byCallID, k)
+		}
+	}
+}
+
+func (a *Agent) lookup(id string) (*call, error) {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	c, ok := a.calls[id]
+	if !ok {
+		return nil, fmt.Errorf("call %q: %w", id, ErrNoCall)
+	}
+	return c, nil
+}
+
+func (a *Agent) byDialog(req *sip.Request) *call {
+	if req.CallID() == nil {
+		return nil
+	}
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	return a.byCallID[string(*req.CallID())]
+}
+
+// Calls lists the calls in progress, with their media figures.
+func (a *Agent) Calls() []CallInfo {
+	a.callsMu.Lock()
+	calls := make([]*call, 0, len(a.calls))
+	for _, c := range a.calls {
+		calls = append(calls, c)
+	}
+	a.callsMu.Unlock()
+	out := make([]CallInfo, 0, len(calls))
+	for _, c := range calls {
+		out = append(out, c.info())
+	}
+	return out
+}
+
+// SetAdmission installs the decision about incoming calls.
+func (a *Agent) SetAdmission(f Admission) {
+	a.callsMu.Lock()
+	a.admit = f
+	a.callsMu.Unlock()
+}
+
+// SetServerHealth tells the agent whether a server answers, so in-dialog requests avoid a dead proxy.
+func (a *Agent) SetServerHealth(server int, up bool) {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	if up {
+		delete(a.down, server)
+	} else {
+		a.down[server] = true
+	}
+}
+
+// hopIsDown reports whether u names a configured server known to be down.
+func (a *Agent) hopIsDown(u sip.Uri) bool {
+	hp := hostPort(u)
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	for i, l := range a.servers {
+		if a.down[i] && l.cfg.HostPort() == hp {
+			return true
+		}
+	}
+	return false
+}
+
+// serverOf finds the configured server a request came from (-1: none).
+func (a *Agent) serverOf(source string) int {
+	host, port, err := net.SplitHostPort(source)
+	if err != nil {
+		return -1
+	}
+	for i, l := range a.servers {
+		sh, sp, err := net.SplitHostPort(l.cfg.HostPort())
+		if err != nil {
+			continue
+		}
+		if sp == port && (sh == host || resolvesTo(sh, host)) {
+			return i
+		}
+	}
+	return -1
+}
+
+func resolvesTo(name, ip string) bool {
+	addrs, err := net.LookupHost(name)
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if a == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// --- Placing a call ---
+
+// targetURI turns what the user dialled into a SIP URI: a number or user goes to the account's domain.
+func (a *Agent) targetURI(target string) (sip.Uri, error) {
+	var u sip.Uri
+	if strings.HasPrefix(target, "sip:") || strings.HasPrefix(target, "sips:") {
+		if err := sip.ParseUri(target, &u); err != nil {
+			return u, fmt.Errorf("%q is not a SIP address: %w", target, err)
+		}
+		return u, nil
+	}
+	user, host, found := strings.Cut(target, "@")
+	if !found {
+		host = a.opts.Account.Domain
+	}
+	if user == "" || host == "" {
+		return u, fmt.Errorf("%q is not a number or SIP address", target)
+	}
+	return sip.Uri{Scheme: "sip", User: user, Host: host}, nil
+}
+
+func (a *Agent) offerCodecs() ([]audio.Codec, []uint8) {
+	var cs []audio.Codec
+	var pts []uint8
+	for _, n := range a.opts.Codecs {
+		if c, err := audio.NewCodec(n); err == nil {
+			cs = append(cs, c)
+			pts = append(pts, c.PayloadType())
+		}
+	}
+	if len(cs) == 0 {
+		c, _ := audio.NewCodec("PCMU")
+		cs, pts = []audio.Codec{c}, []uint8{0}
+	}
+	return cs, pts
+}
+
+// Dial places a call to target through server. It returns once the server has answered the INVITE at all
+// (a provisional or final response), within respTimeout; the call's progress then arrives as events.
+func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error) {
+	l, err := a.link(server)
+	if err != nil {
+		return "", err
+	}
+	uri, err := a.targetURI(target)
+	if err != nil {
+		return "", err
+	}
+	m, err := openMedia(l.local, a.log)
+	if err != nil {
+		return "", err
+	}
+	codecs, pts := a.offerCodecs()
+	c := &call{a: a, outgoing: true, link: l, server: server, remote: uri.User + "@" + uri.Host,
+		state: CallDialing, media: m, dtmfPT: -1, sessionID: uint64(time.Now().UnixNano()), version: 1,
+		done: make(chan struct{})}
+	body, err := marshalSDP(localMedia{IP: l.local, Port: m.Port(), Codecs: codecs, PTs: pts,
+		DTMF: dtmfPayloadType, Direction: SendRecv, SessionID: c.sessionID, Version: c.version})
+	if err != nil {
+		m.close()
+		return "", err
+	}
+	req := sip.NewRequest(sip.INVITE, uri)
+	a.address(req, l)
+	acc := a.opts.Account
+	from := &sip.FromHeader{DisplayName: acc.DisplayName, Address: sip.Uri{Scheme: "sip", User: acc.User, Host: acc.Domain},
+		Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: uri})
+	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@stayline")
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
+	maxfwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxfwd)
+	req.AppendHeader(&sip.ContactHeader{Address: a.contactURI(l)})
+	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+
+	if err := a.ensureConnection(ctx, l); err != nil {
+		m.close()
+		return "", err
+	}
+	callCtx, cancel := context.WithCancelCause(a.ctx)
+	c.cancel = cancel
+	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
+	cs, err := dua.WriteInvite(callCtx, req)
+	if err != nil {
+		cancel(nil)
+		m.close()
+		return "", fmt.Errorf("INVITE to %s: %w", l.cfg.Name, err)
+	}
+	a.track(c, string(callID))
+	m.setOnDigit(c.digit)
+	a.notify(Event{Kind: EventCall, Server: server, Call: c.info()})
+	first := make(chan error, 1)
+	go c.runOutgoing(callCtx, cs, first)
+	select {
+	case err := <-first:
+		if err != nil {
+			return c.id, err
+		}
+		return c.id, nil
+	case <-time.After(respTimeout):
+		cancel(sipgo.WaitAnswerForceCancelErr)
+		<-c.done
+		return c.id, fmt.Errorf("%w within %s (%s)", ErrNoResponse, respTimeout, l.cfg.Name)
+	case <-ctx.Done():
+		cancel(nil)
+		return c.id, ctx.Err()
+	}
+}
+
+func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, first chan<- error) {
+	a := c.a
+	signal := func(err error) {
+		select {
+		case first <- err:
+		default:
+		}
+	}
+	err := cs.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: a.opts.Account.User,
+		Password: a.opts.Account.Password,
+		OnResponse: func(r *sip.Response) error {
+			signal(nil)
+			if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+				c.setState(CallRinging)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		reason := outgoingFailure(err, ctx)
+		var dr *sipgo.ErrDialogResponse
+		serverFault := false
+		if errors.As(err, &dr) && dr.Res.StatusCode == sip.StatusServiceUnavailable {
+			serverFault = true
+		} else if !errors.As(err, &dr) && ctx.Err() == nil {
+			serverFault = true // the transaction died: timeout or transport error
+		}
+		if serverFault {
+			signal(fmt.Errorf("INVITE through %s: %s", c.link.cfg.Name, reason))
+			a.notify(Event{Kind: EventServerTrouble, Server: c.server, Err: fmt.Errorf("INVITE: %s", reason)})
+		} else {
+			signal(nil)
+		}
+		c.end(reason)
+		return
+	}
+	signal(nil)
+	res := cs.InviteResponse
+	dlg, derr := dialogFromUAC(cs.InviteRequest, res)
+	ackErr := cs.Ack(ctx)
+	if derr != nil || ackErr != nil {
+		c.end(fmt.Sprintf("bad answer: %v", errors.Join(derr, ackErr)))
+		return
+	}
+	c.mu.Lock()
+	c.dlg = dlg
+	c.mu.Unlock()
+	remote, err := parseSDP(res.Body())
+	if err == nil {
+		err = c.applyRemote(remote, nil)
+	}
+	if err != nil {
+		c.hangup("the far end answered with unusable media: " + err.Error())
+		return
+	}
+	c.media.start()
+	c.setState(CallActive)
+}
+
+// outgoingFailure turns the end of an unanswered INVITE into the reason shown to the user.
+func outgoingFailure(err error, ctx context.Context) string {
+	var dr *sipgo.ErrDialogResponse
+	if errors.As(err, &dr) {
+		return responseReason(dr.Res.StatusCode, dr.Res.Reason)
+	}
+	if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr) {
+			return "the server did not answer"
+		}
+		return "cancelled"
+	}
+	return "call failed: " + err.Error()
+}
+
+func responseReason(code int, phrase string) string {
+	words := map[int]string{486: "busy", 600: "busy", 603: "declined", 404: "not found", 480: "not available",
+		487: "cancelled", 408: "no answer", 488: "no common codec", 503: "service unavailable", 403: "forbidden"}
+	if w, ok := words[code]; ok {
+		return fmt.Sprintf("%s (%d %s)", w, code, phrase)
+	}
+	return fmt.Sprintf("%d %s", code, phrase)
+}
+
+// applyRemote takes the far end's description: the codec (from offered, when we made the offer), its
+// address and direction.
+func (c *call) applyRemote(r remoteMedia, _ []audio.Codec) error {
+	codecs, _ := c.a.offerCodecs()
+	codec, pt, err := chooseCodec(codecs, r)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.codec, c.pt, c.dtmfPT, c.remoteDir = codec, pt, r.DTMF, r.Direction
+	dir := c.localDirection()
+	c.mu.Unlock()
+	addr := &net.UDPAddr{IP: net.ParseIP(r.IP), Port: r.Port}
+	c.media.configure(addr, codec, pt, r.DTMF, dir)
+	return nil
+}
+
+// localDirection is what our media does: nothing while held by us, else the reverse of the far end's.
+func (c *call) localDirection() Direction {
+	if c.held {
+		return Inactive
+	}
+	return c.remoteDir.Reverse()
+}
+
+// --- Receiving a call ---
+
+func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, has := to.Params.Get("tag"); has {
+			a.onReInvite(req, tx)
+			return
+		}
+	}
+	respond := func(code int, reason string, hdrs ...sip.Header) {
+		res := sip.NewResponseFromRequest(req, code, reason, nil)
+		for _, h := range hdrs {
+			res.AppendHeader(h)
+		}
+		tx.Respond(res)
+	}
+	server := a.serverOf(req.Source())
+	a.callsMu.Lock()
+	admit := a.admit
+	a.callsMu.Unlock()
+	if admit != nil {
+		if code, reason := admit(server); code != 0 {
+			respond(code, reason)
+			return
+		}
+	}
+	if req.Contact() == nil || req.From() == nil || req.CallID() == nil {
+		respond(sip.StatusBadRequest, "Missing Contact, From or Call-ID")
+		return
+	}
+	offer, err := parseSDP(req.Body())
+	var codec audio.Codec
+	var pt uint8
+	if err == nil {
+		codecs, _ := a.offerCodecs()
+		codec, pt, err = chooseCodec(codecs, offer)
+	}
+	if err != nil {
+		respond(488, "Not Acceptable Here", sip.NewHeader("Warning", `399 stayline "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`))
+		return
+	}
+	l := a.linkFor(server, req.Transport())
+	m, err := openMedia(l.local, a.log)
+	if err != nil {
+		respond(sip.StatusInternalServerError, "No media port")
+		return
+	}
+	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
+	ss, err := dua.ReadInvite(req, tx)
+	if err != nil {
+		m.close()
+		respond(sip.StatusBadRequest, err.Error())
+		return
+	}
+	from := req.From().Address
+	c := &call{a: a, link: l, server: server, remote: from.User + "@" + from.Host, state: CallIncoming, media: m,
+		codec: codec, pt: pt, dtmfPT: offer.DTMF, remoteDir: offer.Direction, sessionID: uint64(time.Now().UnixNano()),
+		version: 1, answerCh: make(chan struct{}, 1), rejectCh: make(chan string, 1), ss: ss, done: make(chan struct{})}
+	a.track(c, string(*req.CallID()))
+	m.setOnDigit(c.digit)
+	if err := ss.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
+		c.end("could not ring: " + err.Error())
+		return
+	}
+	a.notify(Event{Kind: EventCall, Server: server, Call: c.info()})
+	timeout := time.NewTimer(ringTimeout)
+	defer timeout.Stop()
+	select {
+	case <-c.answerCh:
+		c.answerIncoming(offer)
+	case reason := <-c.rejectCh:
+		ss.Respond(603, "Decline", nil)
+		c.end(reason)
+	case <-ss.Context().Done():
+		c.end("cancelled by the caller")
+	case <-timeout.C:
+		ss.Respond(sip.StatusTemporarilyUnavailable, "Not Answered", nil)
+		c.end("not answered")
+	case <-a.ctx.Done():
+		ss.Respond(sip.StatusTemporarilyUnavailable, "Shutting Down", nil)
+		c.end("the phone shut down")
+	}
+}
+
+// linkFor picks the server link whose client answers a request from server (or, for a stranger, the
+// first server on the request's transport).
+func (a *Agent) linkFor(server int, transport string) *serverLink {
+	if server >= 0 {
+		return a.servers[server]
+	}
+	for _, l := range a.servers {
+		if strings.EqualFold(transportName(l.cfg.Transport), transport) {
+			return l
+		}
+	}
+	return a.servers[0]
+}
+
+func (c *call) answerIncoming(offer remoteMedia) {
+	a := c.a
+	c.mu.Lock()
+	dir := c.localDirection()
+	codec, pt, dtmfPT := c.codec, c.pt, c.dtmfPT
+	body, err := c.sdpLocked(dir)
+	c.mu.Unlock()
+	if err != nil {
+		c.ss.Respond(sip.StatusInternalServerError, "SDP", nil)
+		c.end("could not describe media: " + err.Error())
+		return
+	}
+	c.media.configure(&net.UDPAddr{IP: net.ParseIP(offer.IP), Port: offer.Port}, codec, pt, dtmfPT, dir)
+	c.media.start()
+	res := sip.NewSDPResponseFromRequest(c.ss.InviteRequest, body)
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	// WriteResponse retransmits the 200 until the ACK arrives.
+	if err := c.ss.WriteResponse(res); err != nil {
+		c.end("answer not acknowledged: " + err.Error())
+		return
+	}
+	dlg, err := dialogFromUAS(c.ss.InviteRequest, res, 1)
+	if err != nil {
+		c.end(err.Error())
+		return
+	}
+	c.mu.Lock()
+	c.dlg = dlg
+	c.mu.Unlock()
+	c.setState(CallActive)
+	_ = a
+}
+
+// sdpLocked describes our side with the negotiated codec; c.mu is held.
+func (c *call) sdpLocked(dir Direction) ([]byte, error) {
+	return marshalSDP(localMedia{IP: c.link.local, Port: c.media.Port(), Codecs: []audio.Codec{c.codec},
+		PTs: []uint8{c.pt}, DTMF: c.dtmfPT, Direction: dir, SessionID: c.sessionID, Version: c.version})
+}
+
+// --- Actions on a call ---
+
+// Answer picks up an incoming call.
+func (a *Agent) Answer(id string) error {
+	c, err := a.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.outgoing || c.info().State != CallIncoming {
+		return fmt.Errorf("call %s is not ringing here", id)
+	}
+	select {
+	case c.answerCh <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Hangup ends a call in any state: cancel, decline or BYE. reason is what the call event will say.
+func (a *Agent) Hangup(id, reason string) error {
+	c, err := a.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.hangup(reason)
+	return nil
+}
+
+func (c *call) hangup(reason string) {
+	c.mu.Lock()
+	state, dlg := c.state, c.dlg
+	c.mu.Unlock()
+	switch {
+	case state == CallEnded:
+	case !c.outgoing && dlg == nil:
+		select {
+		case c.rejectCh <- reason:
+		default:
+		}
+	case c.outgoing && dlg == nil:
+		c.cancel(nil) // CANCEL the INVITE; runOutgoing ends the call
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			c.end(reason)
+		}
+	default:
+		ctx, cancel := context.WithTimeout(c.a.ctx, 2*c.a.requestTimeout()+time.Second)
+		_, res, err := c.a.sendInDialog(ctx, c.link, dlg, sip.BYE, nil)
+		cancel()
+		if err != nil {
+			c.a.log.Info("BYE not answered", "call", c.id, "error", err)
+		} else if !res.IsSuccess() {
+			c.a.log.Info("BYE refused", "call", c.id, "status", res.StatusCode)
+		}
+		c.end(reason)
+	}
+}
+
+// Hold puts an active call on hold (re-INVITE, our media inactive), Resume takes it off.
+func (a *Agent) Hold(id string) error   { return a.setHold(id, true) }
+func (a *Agent) Resume(id string) error { return a.setHold(id, false) }
+
+func (a *Agent) setHold(id string, hold bool) error {
+	c, err := a.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.dlg == nil || c.state == CallEnded || c.held == hold {
+		c.mu.Unlock()
+		return fmt.Errorf("call %s cannot be %s now", id, map[bool]string{true: "held", false: "resumed"}[hold])
+	}
+	c.held = hold
+	c.version++
+	offerDir := SendRecv
+	if hold {
+		offerDir = SendOnly
+	}
+	body, err := c.sdpLocked(offerDir)
+	dlg := c.dlg
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 2*a.requestTimeout()+time.Second)
+	defer cancel()
+	inv, res, err := a.sendInDialog(ctx, c.link, dlg, sip.INVITE, func(r *sip.Request) {
+		r.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		r.SetBody(body)
+	})
+	if err == nil && !res.IsSuccess() {
+		err = fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.held = !hold
+		c.mu.Unlock()
+		return err
+	}
+	if err := a.writeAck(c.link, dlg.ackFor(inv)); err != nil {
+		a.log.Info("ACK of re-INVITE", "error", err)
+	}
+	if r, perr := parseSDP(res.Body()); perr == nil {
+		c.applyRemote(r, nil)
+	} else {
+		c.mu.Lock()
+		dir := c.localDirection()
+		codec, pt, dtmfPT := c.codec, c.pt, c.dtmfPT
+		c.mu.Unlock()
+		c.media.configure(c.media.remoteAddr(), codec, pt, dtmfPT, dir)
+	}
+	if hold {
+		c.setState(CallHeld)
+	} else {
+		c.setState(CallActive)
+	}
+	return nil
+}
+
+func (a *Agent) writeAck(l *serverLink, ack *sip.Request) error {
+	return l.client.WriteRequest(ack)
+}
+
+// SendDTMF sends digits on a call: RFC 4733 events when the far end takes them, else SIP INFO.
+func (a *Agent) SendDTMF(id, digits string) error {
+	c, err := a.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	dlg, active := c.dlg, c.state == CallActive
+	c.mu.Unlock()
+	if !active {
+		return fmt.Errorf("call %s is not active", id)
+	}
+	err = c.media.sendDigits(digits)
+	if !errors.Is(err, errNoTelephoneEvent) {
+		return err
+	}
+	for i := 0; i < len(digits); i++ {
+		body := fmt.Sprintf("Signal=%c\r\nDuration=160\r\n", digits[i])
+		ctx, cancel := context.WithTimeout(a.ctx, 2*a.requestTimeout())
+		_, res, err := a.sendInDialog(ctx, c.link, dlg, sip.INFO, func(r *sip.Request) {
+			r.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+			r.SetBody([]byte(body))
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("DTMF by SIP INFO: %w", err)
+		}
+		if !res.IsSuccess() {
+			return fmt.Errorf("DTMF by SIP INFO answered %d %s", res.StatusCode, res.Reason)
+		}
+	}
+	return nil
+}
+
+// --- In-dialog requests from the far end ---
+
+func (a *Agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := a.byDialog(req)
+	if c == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		return
+	}
+	c.mu.Lock()
+	dlg := c.dlg
+	c.mu.Unlock()
+	if dlg == nil || dlg.accept(req) != nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		return
+	}
+	r, err := parseSDP(req.Body())
+	if err == nil {
+		err = c.applyRemote(r, nil)
+	}
+	if err != nil {
+		tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
+	dlg.updateTarget(req.Contact())
+	c.mu.Lock()
+	c.version++
+	body, err := c.sdpLocked(c.localDirection())
+	c.mu.Unlock()
+	if err != nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "SDP", nil))
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(&sip.ContactHeader{Address: a.contactURI(c.link)})
+	tx.Respond(res)
+}
+
+func (a *Agent) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	c := a.byDialog(req)
+	if c == nil || c.ss == nil {
+		return
+	}
+	c.ss.ReadAck(req, tx) // the ACK of our 200 to the INVITE; ACKs of re-INVITE answers need nothing
+}
+
+func (a *Agent) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := a.byDialog(req)
+	if c == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		return
+	}
+	c.mu.Lock()
+	dlg := c.dlg
+	c.mu.Unlock()
+	if dlg != nil && dlg.accept(req) != nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		return
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	c.end("the far end hung up")
+}
+
+func (a *Agent) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := a.byDialog(req)
+	if c == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		return
+	}
+	ct := req.ContentType()
+	if ct == nil || !strings.EqualFold(ct.Value(), "application/dtmf-relay") {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", nil))
+		return
+	}
+	for _, line := range strings.Split(string(req.Body()), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "Signal") {
+			if v = strings.TrimSpace(v); len(v) == 1 {
+				if _, valid := dtmfCode(v[0]); valid {
+					a.notify(Event{Kind: EventDigit, Server: c.server, Call: CallInfo{ID: c.id}, Digit: v[0]})
+				}
+			}
+		}
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+}

@@ -1,0 +1,198 @@
+package phone
+
+import (
+	"os"
+	"context"
+	"testing"
+	"time"
+
+	"stayline/config"
+	"stayline/lab"
+	"stayline/lab/labtest"
+)
+
+// waitCall waits for a call event of id (any id if "") in state.
+func waitCall(t *testing.T, a *Agent, id string, state CallState, within time.Duration) CallInfo {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind == EventCall && (id == "" || ev.Call.ID == id) && ev.Call.State == state {
+				return ev.Call
+			}
+		case <-deadline:
+			t.Fatalf("call %s never %s", id, state)
+		}
+	}
+}
+
+func callStats(t *testing.T, a *Agent, id string) MediaStats {
+	for _, c := range a.Calls() {
+		if c.ID == id {
+			return c.Stats
+		}
+	}
+	t.Fatalf("no call %s", id)
+	return MediaStats{}
+}
+
+func TestCallThroughKamailioToSIPpEcho(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	far := labtest.FarEnd(t, "1002", k.Addr())
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a.opts.Codecs = []string{"PCMU"}
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	id, err := a.Dial(context.Background(), 0, "1002", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallActive, 5*time.Second)
+	t.Logf("FIGURE call.setup_ms %.1f (dial -> 200 OK and ACK through Kamailio to SIPp)", float64(time.Since(start).Microseconds())/1000)
+	eventually(t, 3*time.Second, "echoed RTP", func() bool { return callStats(t, a, id).RxPackets >= 50 })
+	st := callStats(t, a, id)
+	if st.Codec != "PCMU" || st.Lost != 0 || st.TxPackets < 50 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := a.Hangup(id, "hung up"); err != nil {
+		t.Fatal(err)
+	}
+	ended := waitCall(t, a, id, CallEnded, 5*time.Second)
+	if ended.Reason != "hung up" {
+		t.Fatalf("ended: %+v", ended)
+	}
+	if n := far.Received("BYE"); n != 1 {
+		b, _ := os.ReadFile(far.MessagesFile()); t.Fatalf("the far end received %d BYEs, want 1\n%s", n, b)
+	}
+}
+
+func TestCallToNobodyEndsWithTheReason(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	id, err := a.Dial(context.Background(), 0, "4444", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := waitCall(t, a, id, CallEnded, 5*time.Second)
+	if ended.Reason != "not found (404 Not Found)" {
+		t.Fatalf("reason %q", ended.Reason)
+	}
+}
+
+func TestDialDeadServerReportsNoResponse(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	k.Kill()
+	start := time.Now()
+	_, err := a.Dial(context.Background(), 0, "1002", 500*time.Millisecond)
+	if err == nil {
+		t.Fatal("a dead server took the call")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Dial took %s to give up", took)
+	}
+}
+
+// activeCall registers on k, calls 1002 (an echoing SIPp) and waits for media.
+func activeCall(t *testing.T, servers ...config.Server) (*Agent, string) {
+	t.Helper()
+	a := startAgent(t, lab.Password, servers...)
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Dial(context.Background(), 0, "1002", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallActive, 5*time.Second)
+	eventually(t, 3*time.Second, "echoed RTP", func() bool { return callStats(t, a, id).RxPackets >= 10 })
+	return a, id
+}
+
+func TestHoldAndResume(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	far := labtest.FarEnd(t, "1002", k.Addr())
+	a, id := activeCall(t, srv("home", k, config.TransportUDP))
+	if err := a.Hold(id); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallHeld, 2*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	held := callStats(t, a, id).TxPackets
+	time.Sleep(300 * time.Millisecond)
+	if sent := callStats(t, a, id).TxPackets - held; sent != 0 {
+		t.Fatalf("sent %d RTP packets while holding", sent)
+	}
+	if err := a.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallActive, 2*time.Second)
+	resumed := callStats(t, a, id).TxPackets
+	eventually(t, 2*time.Second, "audio again", func() bool { return callStats(t, a, id).TxPackets > resumed+10 })
+	if n := far.Received("INVITE"); n != 3 {
+		t.Fatalf("far end got %d INVITEs, want the call's and two re-INVITEs", n)
+	}
+}
+
+// The echoing far end sends our RFC 4733 events back, so the digits come in as well as go out.
+func TestDTMFOutAndBackIn(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	labtest.FarEnd(t, "1002", k.Addr())
+	a, id := activeCall(t, srv("home", k, config.TransportUDP))
+	if err := a.SendDTMF(id, "42#"); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	deadline := time.After(3 * time.Second)
+	for len(got) < 3 {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind == EventDigit && ev.Call.ID == id {
+				got = append(got, ev.Digit)
+			}
+		case <-deadline:
+			t.Fatalf("digits received back: %q, want 42#", got)
+		}
+	}
+	if string(got) != "42#" {
+		t.Fatalf("digits received back: %q, want 42#", got)
+	}
+}
+
+// After the proxy in the route set dies, the call's media keeps flowing (it never went through the
+// proxy) and the BYE still reaches the far end, sent to its Contact directly.
+func TestHangupAfterProxyDied(t *testing.T) {
+	for _, told := range []bool{true, false} {
+		name := map[bool]string{true: "manager knows the proxy is down", false: "route fails first"}[told]
+		t.Run(name, func(t *testing.T) {
+			k := labtest.Server(t, "home", lab.ServerOptions{})
+			far := labtest.FarEnd(t, "1002", k.Addr())
+			a, id := activeCall(t, srv("home", k, config.TransportUDP))
+			a.opts.RequestTimeout = 300 * time.Millisecond
+			before := callStats(t, a, id)
+			if err := k.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if told {
+				a.SetServerHealth(0, false)
+			}
+			time.Sleep(500 * time.Millisecond)
+			after := callStats(t, a, id)
+			if after.RxPackets < before.RxPackets+20 || after.Lost != 0 {
+				t.Fatalf("media across the proxy's death: before %+v, after %+v", before, after)
+			}
+			start := time.Now()
+			if err := a.Hangup(id, "hung up"); err != nil {
+				t.Fatal(err)
+			}
+			waitCall(t, a, id, CallEnded, 5*time.Second)
+			if n := far.Received("BYE"); n < 1 {
+				t.Fatalf("the BYE never reached the far end")
+			}
+			t.Logf("hangup took %s", time.Since(start))
+		})
+	}
+}

@@ -1,0 +1,437 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"stayline/audio"
+)
+
+// MediaStats are a call's RTP figures, as the status event reports them.
+type MediaStats struct {
+	Codec     string
+	RxPackets uint64
+	TxPackets uint64
+	Lost      uint64 // RFC 3550: expected minus received, never negative
+	JitterMs  float64
+	Late      uint64 // arrived too late to play
+	Concealed uint64 // ticks played from concealment
+}
+
+// media is one call's RTP session: RTP on an even port, RTCP on the next. Its tick sends one frame and
+// plays one every 20 ms, on an absolute schedule so the pace does not drift.
+type media struct {
+	log      *slog.Logger
+	rtpConn  *net.UDPConn
+	rtcpConn *net.UDPConn
+	ssrc     uint32
+	cname    string
+
+	mu        sync.Mutex
+	remote    *net.UDPAddr
+	codec     audio.Codec
+	pt        uint8
+	dtmfPT    int
+	dir       Direction
+	src       audio.Source
+	sink      audio.Sink
+	seq       uint16
+	ts        uint32
+	dtmfQueue []byte
+	dtmf      *dtmfSender
+	dtmfGap   int // audio frames still to send before the next digit
+	onDigit   func(byte)
+	recv      receiveStats
+	jb        *audio.JitterBuffer
+	plc       audio.Concealer
+
+	txPackets atomic.Uint64
+	txOctets  atomic.Uint64
+	rxDigits  lastDigit
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openMedia binds an RTP/RTCP port pair on ip.
+func openMedia(ip string, log *slog.Logger) (*media, error) {
+	var lastErr error
+	for try := 0; try < 50; try++ {
+		port := 16384 + 2*rand.IntN(8000)
+		r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip), Port: port + 1})
+		if err != nil {
+			r.Close()
+			lastErr = err
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		m := &media{log: log, rtpConn: r, rtcpConn: c, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()),
+			ts: rand.Uint32(), dtmfPT: -1, dir: SendRecv, src: audio.Silence{}, sink: audio.Discard{},
+			jb: audio.NewJitterBuffer(2, 10), ctx: ctx, cancel: cancel,
+			cname: strconv.FormatUint(rand.Uint64(), 36) + "@stayline"}
+		return m, nil
+	}
+	return nil, fmt.Errorf("no free RTP port pair on %s: %w", ip, lastErr)
+}
+
+// Port is the local RTP port.
+func (m *media) Port() int { return m.rtpConn.LocalAddr().(*net.UDPAddr).Port }
+
+// configure sets (or changes, on a re-INVITE) where and how to send.
+func (m *media) configure(remote *net.UDPAddr, codec audio.Codec, pt uint8, dtmfPT int, dir Direction) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.codec != nil && codec.Name() != m.codec.Name() {
+		m.jb = audio.NewJitterBuffer(2, 10)
+	}
+	m.remote, m.codec, m.pt, m.dtmfPT, m.dir = remote, codec, pt, dtmfPT, dir
+	m.recv.clockRate = codec.ClockRate()
+}
+
+func (m *media) remoteAddr() *net.UDPAddr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.remote
+}
+
+// setOnDigit sets what to do with each DTMF digit received.
+func (m *media) setOnDigit(f func(byte)) {
+	m.mu.Lock()
+	m.onDigit = f
+	m.mu.Unlock()
+}
+
+// setAudio connects the microphone and speaker (nil keeps the current ones).
+func (m *media) setAudio(src audio.Source, sink audio.Sink) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if src != nil {
+		m.src = src
+	}
+	if sink != nil {
+		m.sink = sink
+	}
+}
+
+// start runs the session until close.
+func (m *media) start() {
+	m.wg.Add(3)
+	go m.readRTP()
+	go m.readRTCP()
+	go m.run()
+}
+
+func (m *media) close() {
+	m.cancel()
+	m.rtpConn.Close()
+	m.rtcpConn.Close()
+	m.wg.Wait()
+}
+
+// Stats reports the session's figures.
+func (m *media) Stats() MediaStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := MediaStats{TxPackets: m.txPackets.Load(), RxPackets: m.recv.received, Lost: m.recv.lost(),
+		JitterMs: m.recv.jitterMs()}
+	if m.codec != nil {
+		st.Codec = m.codec.Name()
+	}
+	js := m.jb.Stats()
+	st.Late, st.Concealed = js.Late, js.Concealed
+	return st
+}
+
+// run is the 20 ms clock: send a frame, play a frame, and every 5 s an RTCP report.
+func (m *media) run() {
+	defer m.wg.Done()
+	const tick = audio.FrameDurationMs * time.Millisecond
+	next := time.Now()
+	nextReport := next.Add(time.Second)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		m.sendFrame()
+		m.playFrame()
+		if now.After(nextReport) {
+			m.sendReport()
+			nextReport = now.Add(5 * time.Second)
+		}
+		next = next.Add(tick)
+		if behind := now.Sub(next); behind > 5*tick {
+			next = now.Add(tick) // the process was stopped or starved: restart the schedule, no burst
+		}
+		timer.Reset(time.Until(next))
+	}
+}
+
+func (m *media) sendFrame() {
+	m.mu.Lock()
+	if m.codec == nil || m.remote == nil || !m.dir.Sends() {
+		m.mu.Unlock()
+		return
+	}
+	var payload []byte
+	pt, marker := m.pt, false
+	step := m.codec.TimestampStep()
+	if m.dtmfGap > 0 {
+		m.dtmfGap--
+	} else if m.dtmf == nil && len(m.dtmfQueue) > 0 && m.dtmfPT >= 0 {
+		m.dtmf = &dtmfSender{digit: m.dtmfQueue[0], ts: m.ts}
+		m.dtmfQueue = m.dtmfQueue[1:]
+	}
+	ts := m.ts
+	if d := m.dtmf; d != nil {
+		payload, marker = d.next(step)
+		pt, ts = uint8(m.dtmfPT), d.ts
+		if d.done() {
+			m.dtmf, m.dtmfGap = nil, 2 // 40 ms between digits
+		}
+	} else {
+		pcm := make([]int16, audio.FrameSamples(m.codec))
+		m.src.Read(pcm)
+		payload = m.codec.Encode(make([]byte, 0, len(pcm)), pcm)
+	}
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: marker, PayloadType: pt, SequenceNumber: m.seq,
+		Timestamp: ts, SSRC: m.ssrc}, Payload: payload}
+	m.seq++
+	m.ts += step
+	remote := m.remote
+	m.mu.Unlock()
+	buf, err := pkt.Marshal()
+	if err != nil {
+		return
+	}
+	if _, err := m.rtpConn.WriteToUDP(buf, remote); err == nil {
+		m.txPackets.Add(1)
+		m.txOctets.Add(uint64(len(payload)))
+	}
+}
+
+func (m *media) playFrame() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.codec == nil || !m.dir.Receives() {
+		return
+	}
+	n := audio.FrameSamples(m.codec)
+	pcm := make([]int16, 0, n)
+	if payload, ok := m.jb.Pop(); ok {
+		pcm = m.codec.Decode(pcm, payload)
+		m.plc.Good(pcm)
+	} else {
+		pcm = m.plc.Conceal(pcm, n)
+	}
+	m.sink.Write(pcm)
+}
+
+func (m *media) readRTP() {
+	defer m.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := m.rtpConn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		var pkt rtp.Packet
+		if pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+			continue // not RTP: dropped
+		}
+		arrival := time.Now()
+		m.mu.Lock()
+		if m.remote == nil || !from.IP.Equal(m.remote.IP) || m.codec == nil {
+			m.mu.Unlock()
+			continue // only the negotiated peer may feed the call
+		}
+		m.recv.remoteSSRC = pkt.SSRC
+		switch {
+		case int(pkt.PayloadType) == m.dtmfPT && m.dtmfPT >= 0:
+			m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
+			if d, ok := m.rxDigits.event(pkt.Timestamp, pkt.Payload); ok && m.onDigit != nil {
+				f := m.onDigit
+				m.mu.Unlock()
+				f(d)
+				continue
+			}
+		case pkt.PayloadType == m.pt:
+			m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
+			m.jb.Push(pkt.SequenceNumber, append([]byte(nil), pkt.Payload...))
+			m.jb.SetJitter(m.recv.jitterMs())
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *media) readRTCP() {
+	defer m.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := m.rtcpConn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if _, err := rtcp.Unmarshal(buf[:n]); err != nil {
+			m.log.Debug("bad RTCP dropped", "error", err)
+		}
+	}
+}
+
+// sendReport sends an RTCP sender report (or receiver report) with a reception block and our CNAME.
+func (m *media) sendReport() {
+	m.mu.Lock()
+	remote := m.remote
+	var blocks []rtcp.ReceptionReport
+	if m.recv.received > 0 {
+		blocks = append(blocks, m.recv.report())
+	}
+	rtpTS := m.ts
+	m.mu.Unlock()
+	if remote == nil {
+		return
+	}
+	var first rtcp.Packet
+	if sent := m.txPackets.Load(); sent > 0 {
+		first = &rtcp.SenderReport{SSRC: m.ssrc, NTPTime: ntpTime(time.Now()), RTPTime: rtpTS,
+			PacketCount: uint32(sent), OctetCount: uint32(m.txOctets.Load()), Reports: blocks}
+	} else {
+		first = &rtcp.ReceiverReport{SSRC: m.ssrc, Reports: blocks}
+	}
+	sdes := &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{Source: m.ssrc,
+		Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: m.cname}}}}}
+	buf, err := rtcp.Marshal([]rtcp.Packet{first, sdes})
+	if err != nil {
+		return
+	}
+	m.rtcpConn.WriteToUDP(buf, &net.UDPAddr{IP: remote.IP, Port: remote.Port + 1})
+}
+
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) * (1 << 32) / 1e9
+	return secs<<32 | frac
+}
+
+// sendDigits queues RFC 4733 events; they replace the audio while they play.
+func (m *media) sendDigits(digits string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dtmfPT < 0 {
+		return errNoTelephoneEvent
+	}
+	for i := 0; i < len(digits); i++ {
+		code, ok := dtmfCode(digits[i])
+		if !ok {
+			return fmt.Errorf("%q is not a DTMF digit", digits[i])
+		}
+		m.dtmfQueue = append(m.dtmfQueue, code)
+	}
+	return nil
+}
+
+var errNoTelephoneEvent = errors.New("the far end does not take RFC 4733 tones")
+
+// receiveStats is RFC 3550 appendix A.1 and A.8: sequence tracking, loss and interarrival jitter.
+type receiveStats struct {
+	clockRate     uint32
+	started       bool
+	baseSeq       uint16
+	maxSeq        uint16
+	cycles        uint32
+	received      uint64
+	expectedPrior uint64
+	receivedPrior uint64
+	transit       int64
+	jitter        float64 // in timestamp units
+	remoteSSRC    uint32
+}
+
+func (r *receiveStats) update(seq uint16, ts uint32, arrival time.Time) {
+	if !r.started {
+		r.started, r.baseSeq, r.maxSeq = true, seq, seq
+	} else if seqLess16(r.maxSeq, seq) {
+		if seq < r.maxSeq {
+			r.cycles += 1 << 16
+		}
+		r.maxSeq = seq
+	}
+	r.received++
+	if r.clockRate == 0 {
+		return
+	}
+	arrivalTS := int64(arrival.UnixNano() / 1000 * int64(r.clockRate) / 1e6)
+	transit := arrivalTS - int64(ts)
+	if r.received > 1 {
+		d := transit - r.transit
+		if d < 0 {
+			d = -d
+		}
+		r.jitter += (float64(d) - r.jitter) / 16
+	}
+	r.transit = transit
+}
+
+func seqLess16(a, b uint16) bool { return a != b && b-a < 0x8000 }
+
+func (r *receiveStats) expected() uint64 {
+	if !r.started {
+		return 0
+	}
+	return uint64(r.cycles) + uint64(r.maxSeq) - uint64(r.baseSeq) + 1
+}
+
+func (r *receiveStats) lost() uint64 {
+	if e := r.expected(); e > r.received {
+		return e - r.received
+	}
+	return 0
+}
+
+func (r *receiveStats) jitterMs() float64 {
+	if r.clockRate == 0 {
+		return 0
+	}
+	return r.jitter * 1000 / float64(r.clockRate)
+}
+
+func (r *receiveStats) report() rtcp.ReceptionReport {
+	expected := r.expected()
+	intervalExpected := expected - r.expectedPrior
+	intervalReceived := r.received - r.receivedPrior
+	r.expectedPrior, r.receivedPrior = expected, r.received
+	var fraction uint8
+	if intervalExpected > intervalReceived && intervalExpected > 0 {
+		fraction = uint8((intervalExpected - intervalReceived) << 8 / intervalExpected)
+	}
+	return rtcp.ReceptionReport{SSRC: r.remoteSSRC, FractionLost: fraction, TotalLost: uint32(min(r.lost(), 0x7fffff)),
+		LastSequenceNumber: r.cycles + uint32(r.maxSeq), Jitter: uint32(r.jitter)}
+}
