@@ -1,8 +1,8 @@
 package phone
 
 import (
-	"os"
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -65,7 +65,8 @@ func TestCallThroughKamailioToSIPpEcho(t *testing.T) {
 		t.Fatalf("ended: %+v", ended)
 	}
 	if n := far.Received("BYE"); n != 1 {
-		b, _ := os.ReadFile(far.MessagesFile()); t.Fatalf("the far end received %d BYEs, want 1\n%s", n, b)
+		b, _ := os.ReadFile(far.MessagesFile())
+		t.Fatalf("the far end received %d BYEs, want 1\n%s", n, b)
 	}
 }
 
