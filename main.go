@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -74,10 +75,12 @@ func run() int {
 	}
 
 	agent, err := phone.Start(phone.Options{
-		Account: cfg.Account,
-		Servers: cfg.Servers,
-		Listen:  cfg.SIP.Listen,
-		Logger:  logger,
+		Account:        cfg.Account,
+		Servers:        cfg.Servers,
+		Listen:         cfg.SIP.Listen,
+		Codecs:         cfg.Audio.Codecs,
+		RequestTimeout: max(2*cfg.Failover.KeepaliveTimeout.D(), 500*time.Millisecond),
+		Logger:         logger,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stayline:", err)

@@ -26,10 +26,6 @@ import (
 // Controller is what the window asks of the failover manager; *failover.Manager implements it.
 type Controller interface {
 	Subscribe() *failover.Subscription
-	Dial(target string) error
-	Logoff() error
-	Login() error
-	Failback() error
 	Request(a failover.Action, arg string) error
 }
 
@@ -237,20 +233,12 @@ func (w *Window) showPhoneMenu() {
 // run sends an action to the manager. A refusal comes back as an event; other errors are shown here.
 func (w *Window) run(a failover.Action) {
 	target := strings.TrimSpace(w.Number.Text)
+	arg := ""
+	if a == failover.ActDial {
+		arg = target
+	}
 	go func() {
-		var err error
-		switch a {
-		case failover.ActDial:
-			err = w.ctl.Dial(target)
-		case failover.ActLogoff:
-			err = w.ctl.Logoff()
-		case failover.ActLogin:
-			err = w.ctl.Login()
-		case failover.ActFailback:
-			err = w.ctl.Failback()
-		default:
-			err = w.ctl.Request(a, "")
-		}
+		err := w.ctl.Request(a, arg)
 		var r *failover.Refusal
 		if err != nil && !errors.As(err, &r) {
 			fyne.Do(func() { w.Message.SetText(fmt.Sprint(err)) })

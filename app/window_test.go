@@ -2,6 +2,7 @@ package app
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -25,12 +26,10 @@ func (f *fakeController) note(s string) error {
 	f.done <- struct{}{}
 	return nil
 }
-func (f *fakeController) Subscribe() *failover.Subscription         { return nil }
-func (f *fakeController) Dial(t string) error                       { return f.note("dial " + t) }
-func (f *fakeController) Logoff() error                             { return f.note("logoff") }
-func (f *fakeController) Login() error                              { return f.note("login") }
-func (f *fakeController) Failback() error                           { return f.note("failback") }
-func (f *fakeController) Request(a failover.Action, _ string) error { return f.note(string(a)) }
+func (f *fakeController) Subscribe() *failover.Subscription { return nil }
+func (f *fakeController) Request(a failover.Action, arg string) error {
+	return f.note(strings.TrimSpace(string(a) + " " + arg))
+}
 
 func newTestWindow(t *testing.T) (*Window, *fakeController) {
 	t.Helper()

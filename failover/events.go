@@ -104,6 +104,13 @@ type CallEvent struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// DTMFEvent: the far end sent a DTMF digit on a call.
+type DTMFEvent struct {
+	Header
+	ID    string `json:"id"`
+	Digit string `json:"digit"`
+}
+
 // ErrorEvent: something the user should know went wrong (a bad command, a bad configuration).
 type ErrorEvent struct {
 	Header

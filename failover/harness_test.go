@@ -41,6 +41,9 @@ type fakeAgent struct {
 	clk        *clock.Fake
 	blocked    atomic.Int64 // calls waiting for their context to end
 	events     chan phone.Event
+	health     []string // SetServerHealth calls, "server=up"
+	admission  phone.Admission
+	nextCall   int
 }
 
 func newFakeAgent(clk *clock.Fake) *fakeAgent {
@@ -142,6 +145,75 @@ func (f *fakeAgent) Probe(ctx context.Context, server int) error {
 
 func (f *fakeAgent) Events() <-chan phone.Event { return f.events }
 func (f *fakeAgent) Listen() string             { return "127.0.0.1:5099" }
+
+func (f *fakeAgent) SetServerHealth(server int, up bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.health = append(f.health, fmt.Sprintf("%d=%v", server, up))
+}
+
+func (f *fakeAgent) SetAdmission(a phone.Admission) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.admission = a
+}
+
+// Dial answers like the server in its mode; a call through a live server becomes active at once.
+func (f *fakeAgent) Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error) {
+	m := f.record("dial", server)
+	switch m {
+	case silent, refused:
+		return "", fmt.Errorf("%w (fake)", phone.ErrNoResponse)
+	case unavailable:
+		return "", &phone.StatusError{Method: "INVITE", Code: 503}
+	}
+	f.mu.Lock()
+	f.nextCall++
+	id := fmt.Sprint(f.nextCall)
+	f.mu.Unlock()
+	f.callEvent(id, phone.CallActive, server, "")
+	return id, nil
+}
+
+func (f *fakeAgent) callEvent(id string, st phone.CallState, server int, reason string) {
+	f.events <- phone.Event{Kind: phone.EventCall, Server: server,
+		Call: phone.CallInfo{ID: id, State: st, Remote: "1002@example.com", Server: server, Reason: reason}}
+}
+
+func (f *fakeAgent) callOp(op, id string) error {
+	f.mu.Lock()
+	f.log = append(f.log, op+" "+id)
+	f.at = append(f.at, f.clk.Now())
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeAgent) Answer(id string) error {
+	f.callOp("answer", id)
+	f.callEvent(id, phone.CallActive, 0, "")
+	return nil
+}
+
+func (f *fakeAgent) Hangup(id, reason string) error {
+	f.callOp("hangup", id)
+	f.callEvent(id, phone.CallEnded, 0, reason)
+	return nil
+}
+
+func (f *fakeAgent) Hold(id string) error {
+	f.callOp("hold", id)
+	f.callEvent(id, phone.CallHeld, 0, "")
+	return nil
+}
+
+func (f *fakeAgent) Resume(id string) error {
+	f.callOp("resume", id)
+	f.callEvent(id, phone.CallActive, 0, "")
+	return nil
+}
+
+func (f *fakeAgent) SendDTMF(id, digits string) error { return f.callOp("dtmf", id+" "+digits) }
+func (f *fakeAgent) Calls() []phone.CallInfo          { return nil }
 
 // harness runs a Manager on a fake clock and collects its events.
 type harness struct {
@@ -334,7 +406,8 @@ func (h *harness) dump() string {
 	return b.String()
 }
 
-func (h *harness) setCalls(c CallCounts) {
-	h.m.call(func() { h.m.noteCalls(c) })
+// callState makes the agent report call id in state st (as a real call would).
+func (h *harness) callState(id string, st phone.CallState) {
+	h.agent.callEvent(id, st, 0, "")
 	h.settle()
 }

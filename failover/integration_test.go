@@ -44,7 +44,8 @@ func startLivePhone(t *testing.T, p *lab.Pair, extra string, edit ...func(*confi
 		e(cfg)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: cfg.SIP.Listen, Logger: quiet})
+	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: cfg.SIP.Listen,
+		Codecs: cfg.Audio.Codecs, RequestTimeout: 2 * cfg.Failover.KeepaliveTimeout.D(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +226,74 @@ func TestLiveWrongPasswordStopsAndSaysSo(t *testing.T) {
 			t.Errorf("%s saw %d REGISTERs, want 2 (one challenged attempt, no loop)", s.Name, n)
 		}
 	}
+}
+
+func (lp *livePhone) waitCall(state string, within time.Duration) *CallEvent {
+	lp.t.Helper()
+	return lp.waitEvent(within, "call "+state, func(ev Event) bool {
+		c, ok := ev.(*CallEvent)
+		return ok && c.State == state
+	}).(*CallEvent)
+}
+
+func (lp *livePhone) callStats(id string) CallStatus {
+	lp.t.Helper()
+	for _, c := range lp.m.Status().Calls {
+		if c.ID == id {
+			return c
+		}
+	}
+	lp.t.Fatalf("no call %s in status", id)
+	return CallStatus{}
+}
+
+// The seed's first rule: "If you are on a call when failover occurs, the call will remain active."
+func TestLiveCallSurvivesFailoverAndHangsUpAfter(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	far := labtest.FarEnd(t, "1002", p.Home.Addr(), p.Alternate.Addr())
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	if err := lp.m.Dial("1002"); err != nil {
+		t.Fatal(err)
+	}
+	id := lp.waitCall("active", 5*time.Second).ID
+	time.Sleep(500 * time.Millisecond)
+	before := lp.callStats(id)
+
+	killAt(t, p.Home)
+	lp.waitStage(StageTransition, "", 5*time.Second)
+	lp.waitStage(StageAlternate, "alternate", 5*time.Second)
+	if st := lp.callStats(id); st.State != "active" {
+		t.Fatalf("call %s is %s after failover", id, st.State)
+	}
+	time.Sleep(time.Second)
+	after := lp.callStats(id)
+	if after.RxPackets < before.RxPackets+40 || after.TxPackets < before.TxPackets+40 {
+		t.Fatalf("RTP stalled across the failover: before %+v, after %+v", before, after)
+	}
+	if after.Lost != 0 {
+		t.Fatalf("lost %d RTP packets across the failover", after.Lost)
+	}
+	t.Logf("FIGURE call.rtp_lost %d (across kill -9 of home; rx %d -> %d, tx %d -> %d)",
+		after.Lost, before.RxPackets, after.RxPackets, before.TxPackets, after.TxPackets)
+
+	// Home returns: no failback while the call is up, whatever the hold-down says.
+	if err := p.Home.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(integrationTimers.FailbackHolddown + 1500*time.Millisecond)
+	if st, _ := lp.m.Stage(); st != StageAlternate {
+		t.Fatalf("stage %s during a call: failback must wait until the phone is idle", st)
+	}
+	if err := lp.m.Hangup(id); err != nil {
+		t.Fatal(err)
+	}
+	if ended := lp.waitCall("ended", 5*time.Second); ended.Reason != "hung up" {
+		t.Fatalf("ended: %+v", ended)
+	}
+	if far.Received("BYE") != 1 {
+		t.Fatal("the BYE did not reach the far end after the failover")
+	}
+	lp.waitStage(StageFailback, "alternate", 5*time.Second)
+	lp.waitStage(StageNormal, "home", 5*time.Second)
 }

@@ -29,6 +29,16 @@ type Agent interface {
 	Probe(ctx context.Context, server int) error
 	Events() <-chan phone.Event
 	Listen() string
+	SetServerHealth(server int, up bool)
+	SetAdmission(phone.Admission)
+
+	Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error)
+	Answer(id string) error
+	Hangup(id, reason string) error
+	Hold(id string) error
+	Resume(id string) error
+	SendDTMF(id, digits string) error
+	Calls() []phone.CallInfo
 }
 
 // ErrClosed is returned by a Manager that has shut down.
@@ -74,12 +84,13 @@ type Manager struct {
 	closing      bool
 	failingBack  bool
 	lastFailback time.Time
-	lostReason   string // why service was lost, for the transition event
-	calls        CallCounts
+	lostReason   string                    // why service was lost, for the transition event
+	calls        map[string]phone.CallInfo // by call id, from the agent's events
 	wake         clock.Timer
 	wakeAt       time.Time
 	lastActions  []Action
 	shutdownWait []func() // run when the unregistrations of a shutdown have finished
+	callsGone    func()   // run when the last call has ended, during a shutdown
 }
 
 // New makes a Manager for the configuration, using agent for SIP.
@@ -95,6 +106,7 @@ func New(cfg *config.Config, agent Agent, opts ...Option) *Manager {
 		loopDone: make(chan struct{}),
 		active:   -1,
 		stage:    StageTransition,
+		calls:    map[string]phone.CallInfo{},
 	}
 	for _, o := range opts {
 		o(m)
@@ -111,6 +123,7 @@ func New(cfg *config.Config, agent Agent, opts ...Option) *Manager {
 // Start begins registering. Subscribe first to see every event from the start. Call Shutdown to stop.
 func (m *Manager) Start() {
 	m.started.Do(func() {
+		m.agent.SetAdmission(m.admit)
 		m.post(func() {
 			m.setStage(StageTransition, "starting")
 			m.reconcile()
@@ -243,20 +256,6 @@ func (m *Manager) Failback() error {
 		m.startFailback("requested by the user")
 		return nil
 	})
-}
-
-// Dial places a call. Calls arrive with their own issue; the gate rules on them already.
-func (m *Manager) Dial(target string) error {
-	if err := checkTarget(target); err != nil {
-		return err
-	}
-	return m.act(ActDial, target, func() error { return fmt.Errorf("dial %s: %w", target, ErrNotImplemented) })
-}
-
-// Request runs any other call action through the gate (answer, hangup, hold, resume, dtmf, transfer,
-// conference).
-func (m *Manager) Request(a Action, arg string) error {
-	return m.act(a, arg, func() error { return fmt.Errorf("%s: %w", a, ErrNotImplemented) })
 }
 
 // act checks the gate and, if it allows a, runs do in the loop. A refusal is published and returned.

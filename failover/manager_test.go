@@ -211,11 +211,11 @@ func TestFailbackWaitsUntilIdle(t *testing.T) {
 	h := newHarness(t, testConfig(), nil)
 	h.agent.set(0, refused)
 	h.advanceUntil(5*time.Second, "alternate", func() bool { return h.stage() == StageAlternate })
-	h.setCalls(CallCounts{Active: 1})
+	h.callState("7", phone.CallActive)
 	h.agent.set(0, up)
 	h.advance(time.Minute)
 	h.wantStage(StageAlternate, "branch")
-	h.setCalls(CallCounts{})
+	h.callState("7", phone.CallEnded)
 	h.wantStage(StageNormal, "home") // the moment the call ends
 }
 

@@ -51,3 +51,18 @@ func runOp[T any](m *Manager, timeout time.Duration, work func(context.Context) 
 func (m *Manager) after(d time.Duration, f func()) clock.Timer {
 	return m.clock.AfterFunc(d, func() { m.post(f) })
 }
+
+// background runs work off the loop and its returned continuation in the loop, counted as in flight
+// like any operation.
+func (m *Manager) background(work func() func()) {
+	m.inflight.Add(1)
+	go func() {
+		cont := work()
+		if !m.post(func() {
+			cont()
+			m.inflight.Add(-1)
+		}) {
+			m.inflight.Add(-1)
+		}
+	}()
+}

@@ -118,7 +118,7 @@ func (m *Manager) keepService(now time.Time) {
 		}
 	}
 	if m.stage == StageAlternate && m.cfg.Failover.Failback == config.FailbackAuto {
-		if t := m.failbackReadyAt(); !t.IsZero() && !now.Before(t) && m.calls.Total() == 0 {
+		if t := m.failbackReadyAt(); !t.IsZero() && !now.Before(t) && m.callCounts().Total() == 0 {
 			m.startFailback("home has answered for " + m.cfg.Failover.FailbackHolddown.String())
 		}
 	}
@@ -369,6 +369,7 @@ func (m *Manager) setHealth(s *server, h health, why string) {
 	if !changed {
 		return
 	}
+	m.agent.SetServerHealth(s.idx, h != healthDown)
 	ev := &ServerEvent{Server: s.cfg.Name, State: string(h), Reason: why}
 	if h == healthDown {
 		if t := s.retryAt(); t.After(m.clock.Now()) {
@@ -459,11 +460,24 @@ func (m *Manager) probeDone(s *server, err error) {
 // --- What the agent reports on its own ---
 
 func (m *Manager) onAgentEvent(ev phone.Event) {
-	if ev.Server < 0 || ev.Server >= len(m.servers) || m.closing {
+	if m.closing && ev.Kind != phone.EventCall {
 		return
 	}
-	s := m.servers[ev.Server]
+	s := &server{idx: -1}
+	if ev.Server >= 0 && ev.Server < len(m.servers) {
+		s = m.servers[ev.Server]
+	} else if ev.Kind != phone.EventCall && ev.Kind != phone.EventDigit {
+		return
+	}
 	switch ev.Kind {
+	case phone.EventCall:
+		m.onCall(ev.Call)
+	case phone.EventDigit:
+		m.emit("dtmf", &DTMFEvent{ID: ev.Call.ID, Digit: string(ev.Digit)})
+	case phone.EventServerTrouble:
+		if s.registered {
+			m.markDown(s, describe(ev.Err), 0)
+		}
 	case phone.EventConnectionLost:
 		why := "connection lost"
 		if ev.Err != nil {
@@ -475,12 +489,6 @@ func (m *Manager) onAgentEvent(ev phone.Event) {
 			m.setHealth(s, healthDown, why)
 		}
 	}
-	m.reconcile()
-}
-
-// noteCalls records the calls the phone holds: the gate and the failback rule depend on them.
-func (m *Manager) noteCalls(c CallCounts) {
-	m.calls = c
 	m.reconcile()
 }
 
@@ -529,6 +537,11 @@ func (m *Manager) shutdown(done func()) {
 		s.stopProbes()
 		s.stopRefresh()
 	}
+	m.hangUpAll(m.unregisterForShutdown)
+}
+
+// unregisterForShutdown is the second half of a shutdown, once the calls have ended.
+func (m *Manager) unregisterForShutdown() {
 	finish := func(reason string) {
 		m.emitStage(reason)
 		for _, f := range m.shutdownWait {
@@ -575,6 +588,9 @@ func (m *Manager) setStage(st Stage, reason string) {
 	}
 	prev := m.stage
 	m.stage, m.stageServer = st, srv
+	if st == StageTransition {
+		m.dropHeldCalls()
+	}
 	m.log.Info("stage", "stage", st, "server", srv, "previous", prev, "reason", reason)
 	ev := m.stageEvent(reason)
 	ev.Previous = prev
@@ -628,7 +644,7 @@ func (m *Manager) situation() situation {
 		stage:     m.stage,
 		loggedOff: m.loggedOff,
 		policy:    m.cfg.Failover.Failback,
-		calls:     m.calls,
+		calls:     m.callCounts(),
 		lines:     m.cfg.Calls.Lines,
 	}
 	if m.active >= 0 {
@@ -644,7 +660,7 @@ func (m *Manager) status() StatusEvent {
 		Server:    m.stageServer,
 		Listen:    m.agent.Listen(),
 		LoggedOff: m.loggedOff,
-		Calls:     []CallStatus{},
+		Calls:     m.callStatus(),
 		Available: m.situation().available(),
 	}
 	st.stamp("status", now)

@@ -94,27 +94,12 @@ func handle(m *failover.Manager, w *writer, line string) bool {
 		w.write(&st)
 		return false
 	}
-	err = run(m, cmd)
+	err = m.Request(failover.Action(cmd.Name), cmd.Arg)
 	var refusal *failover.Refusal
 	if err != nil && !errors.As(err, &refusal) { // refusals arrive as events already
 		w.error(err.Error())
 	}
 	return false
-}
-
-func run(m *failover.Manager, cmd Command) error {
-	switch cmd.Name {
-	case "dial":
-		return m.Dial(cmd.Arg)
-	case "logoff":
-		return m.Logoff()
-	case "login":
-		return m.Login()
-	case "failback":
-		return m.Failback()
-	default:
-		return m.Request(failover.Action(cmd.Name), cmd.Arg)
-	}
 }
 
 // writer serialises JSON lines from the event pump and from command answers.

@@ -61,6 +61,17 @@ func (upAgent) Unregister(context.Context, int, time.Duration) error { return ni
 func (upAgent) Probe(context.Context, int) error                     { return nil }
 func (a upAgent) Events() <-chan phone.Event                         { return a.events }
 func (upAgent) Listen() string                                       { return "127.0.0.1:5099" }
+func (upAgent) SetServerHealth(int, bool)                            {}
+func (upAgent) SetAdmission(phone.Admission)                         {}
+func (upAgent) Dial(context.Context, int, string, time.Duration) (string, error) {
+	return "", phone.ErrNoResponse
+}
+func (upAgent) Answer(string) error           { return nil }
+func (upAgent) Hangup(string, string) error   { return nil }
+func (upAgent) Hold(string) error             { return nil }
+func (upAgent) Resume(string) error           { return nil }
+func (upAgent) SendDTMF(string, string) error { return nil }
+func (upAgent) Calls() []phone.CallInfo       { return nil }
 
 var timeFormat = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 

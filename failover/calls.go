@@ -1,0 +1,292 @@
+package failover
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"stayline/phone"
+)
+
+// This file is the manager's side of calls: it gates every call action, picks the server a call goes
+// through, mirrors the agent's call states for the gate and the front ends, and applies the stage rules
+// to calls (480 in limbo, held calls dropped on failover).
+
+// callCounts summarises the calls by state.
+func (m *Manager) callCounts() CallCounts {
+	var c CallCounts
+	for _, ci := range m.calls {
+		switch ci.State {
+		case phone.CallDialing:
+			c.Dialing++
+		case phone.CallRinging:
+			c.Ringing++
+		case phone.CallIncoming:
+			c.Incoming++
+		case phone.CallActive:
+			c.Active++
+		case phone.CallHeld:
+			c.Held++
+		}
+	}
+	return c
+}
+
+// onCall mirrors a call's new state and tells the front ends.
+func (m *Manager) onCall(ci phone.CallInfo) {
+	if ci.State == phone.CallEnded {
+		delete(m.calls, ci.ID)
+	} else {
+		m.calls[ci.ID] = ci
+	}
+	m.emit("call", &CallEvent{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Reason: ci.Reason})
+	if m.closing && len(m.calls) == 0 && m.callsGone != nil {
+		f := m.callsGone
+		m.callsGone = nil
+		f()
+	}
+}
+
+// callStatus is the status event's list of calls, with their media figures.
+func (m *Manager) callStatus() []CallStatus {
+	out := []CallStatus{}
+	for _, ci := range m.agent.Calls() {
+		out = append(out, CallStatus{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Codec: ci.Stats.Codec,
+			RxPackets: ci.Stats.RxPackets, TxPackets: ci.Stats.TxPackets, Lost: ci.Stats.Lost, JitterMs: ci.Stats.JitterMs})
+	}
+	sort.Slice(out, func(i, j int) bool { return callOrder(out[i].ID) < callOrder(out[j].ID) })
+	return out
+}
+
+func callOrder(id string) int {
+	n, err := strconv.Atoi(id)
+	if err != nil {
+		return 1 << 30
+	}
+	return n
+}
+
+// admit decides about an incoming call (the agent asks, from its own goroutine).
+func (m *Manager) admit(server int) (int, string) {
+	code, reason := 480, "Temporarily Unavailable"
+	if err := m.call(func() {
+		switch {
+		case m.loggedOff:
+			code, reason = 480, "Logged Off"
+		case m.stage == StageTransition || m.stage == StageNoService:
+			// In limbo no call is taken: 480 lets the server divert it (voicemail).
+			code, reason = 480, "Temporarily Unavailable"
+		case m.callCounts().Total() >= m.cfg.Calls.Lines:
+			code, reason = 486, "Busy Here"
+		default:
+			code, reason = 0, ""
+		}
+	}); err != nil {
+		return 480, "Shutting Down"
+	}
+	return code, reason
+}
+
+// dropHeldCalls ends the calls §2 lets a failover drop: held ones (and, later, transfer and conference
+// legs). Active calls stay.
+func (m *Manager) dropHeldCalls() {
+	for id, ci := range m.calls {
+		if ci.State == phone.CallHeld {
+			go m.agent.Hangup(id, "held call dropped: the server failed")
+		}
+	}
+}
+
+// Dial places a call. Through the server in use; an emergency number is tried on every server in turn
+// until one answers, in any stage. Progress arrives as call events.
+func (m *Manager) Dial(target string) error {
+	if err := checkTarget(target); err != nil {
+		return err
+	}
+	var servers []int
+	emergency := m.cfg.IsEmergency(target)
+	err := m.act(ActDial, target, func() error {
+		if m.active >= 0 {
+			servers = append(servers, m.active)
+		}
+		if emergency {
+			for i := range m.servers {
+				if i != m.active {
+					servers = append(servers, i)
+				}
+			}
+		}
+		if len(servers) == 0 {
+			return fmt.Errorf("dial %s: no server to call through", target)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	respTimeout := 2 * m.cfg.Failover.KeepaliveTimeout.D()
+	m.background(func() func() {
+		var errs []error
+		var unanswered []int
+		for _, s := range servers {
+			_, err := m.agent.Dial(m.ctx, s, target, respTimeout)
+			if err == nil {
+				errs = nil
+				break
+			}
+			errs = append(errs, err)
+			if errors.Is(err, phone.ErrNoResponse) {
+				unanswered = append(unanswered, s)
+			}
+			if m.ctx.Err() != nil {
+				break
+			}
+		}
+		return func() {
+			for _, s := range unanswered {
+				m.inviteUnanswered(s)
+			}
+			if len(errs) > 0 {
+				m.emit("error", &ErrorEvent{Reason: fmt.Sprintf("call to %s failed: %v", target, errors.Join(errs...))})
+			}
+			m.reconcile()
+		}
+	})
+	return nil
+}
+
+// inviteUnanswered is a detection signal: an INVITE the server did not answer at all.
+func (m *Manager) inviteUnanswered(server int) {
+	if s := m.servers[server]; s.registered {
+		m.markDown(s, "INVITE not answered", 0)
+	}
+}
+
+// Answer picks up an incoming call (id "": the oldest ringing one).
+func (m *Manager) Answer(id string) error {
+	return m.callAction(ActAnswer, id, []phone.CallState{phone.CallIncoming}, m.agent.Answer)
+}
+
+// Hangup ends a call in any state (id "": the active call, else the newest).
+func (m *Manager) Hangup(id string) error {
+	return m.callAction(ActHangup, id, []phone.CallState{phone.CallActive, phone.CallRinging, phone.CallDialing,
+		phone.CallIncoming, phone.CallHeld}, func(id string) error { return m.agent.Hangup(id, "hung up") })
+}
+
+// Hold puts a call on hold (id "": the active call).
+func (m *Manager) Hold(id string) error {
+	return m.callAction(ActHold, id, []phone.CallState{phone.CallActive}, m.agent.Hold)
+}
+
+// Resume takes a call off hold (id "": the held call).
+func (m *Manager) Resume(id string) error {
+	return m.callAction(ActResume, id, []phone.CallState{phone.CallHeld}, m.agent.Resume)
+}
+
+// DTMF sends digits on the active call.
+func (m *Manager) DTMF(digits string) error {
+	return m.callAction(ActDTMF, "", []phone.CallState{phone.CallActive},
+		func(id string) error { return m.agent.SendDTMF(id, digits) })
+}
+
+// Transfer and Conference pass the gate; the calls themselves arrive in a later step.
+func (m *Manager) Transfer(target string) error {
+	return m.act(ActTransfer, target, func() error { return fmt.Errorf("transfer: %w", ErrNotImplemented) })
+}
+
+// Conference joins the active and held calls.
+func (m *Manager) Conference() error {
+	return m.act(ActConference, "", func() error { return fmt.Errorf("conference: %w", ErrNotImplemented) })
+}
+
+// callAction gates a on the call id (or picks one in the preferred states) and runs do outside the loop.
+func (m *Manager) callAction(a Action, id string, prefer []phone.CallState, do func(id string) error) error {
+	var chosen string
+	err := m.act(a, "", func() error {
+		var err error
+		chosen, err = m.pickCall(id, prefer)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := do(chosen); err != nil {
+		return fmt.Errorf("%s call %s: %w", a, chosen, err)
+	}
+	return nil
+}
+
+// pickCall returns id if it names a call, or the first call in the preferred states, in order of
+// preference, newest first.
+func (m *Manager) pickCall(id string, prefer []phone.CallState) (string, error) {
+	if id != "" {
+		if _, ok := m.calls[id]; !ok {
+			return "", fmt.Errorf("no call %s", id)
+		}
+		return id, nil
+	}
+	for _, st := range prefer {
+		best := ""
+		for cid, ci := range m.calls {
+			if ci.State == st && (best == "" || callOrder(cid) > callOrder(best)) {
+				best = cid
+			}
+		}
+		if best != "" {
+			return best, nil
+		}
+	}
+	return "", errors.New("no call in a state for that")
+}
+
+// hangUpAll ends every call for a shutdown and calls done once all have ended (or at once if none).
+func (m *Manager) hangUpAll(done func()) {
+	if len(m.calls) == 0 {
+		done()
+		return
+	}
+	m.callsGone = done
+	for id := range m.calls {
+		go m.agent.Hangup(id, "the phone was closed")
+	}
+	// Do not wait forever on a far end that never answers the BYE.
+	m.after(3*time.Second, func() {
+		if m.callsGone != nil {
+			f := m.callsGone
+			m.callsGone = nil
+			f()
+		}
+	})
+}
+
+// Request runs any action by name: the front ends' single entry point. arg is the target, call id or
+// digits the action takes.
+func (m *Manager) Request(a Action, arg string) error {
+	switch a {
+	case ActDial:
+		return m.Dial(arg)
+	case ActAnswer:
+		return m.Answer(arg)
+	case ActHangup:
+		return m.Hangup(arg)
+	case ActHold:
+		return m.Hold(arg)
+	case ActResume:
+		return m.Resume(arg)
+	case ActDTMF:
+		return m.DTMF(arg)
+	case ActTransfer:
+		return m.Transfer(arg)
+	case ActConference:
+		return m.Conference()
+	case ActLogoff:
+		return m.Logoff()
+	case ActLogin:
+		return m.Login()
+	case ActFailback:
+		return m.Failback()
+	}
+	return fmt.Errorf("unknown action %q", a)
+}
