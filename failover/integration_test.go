@@ -297,3 +297,60 @@ func TestLiveCallSurvivesFailoverAndHangsUpAfter(t *testing.T) {
 	lp.waitStage(StageFailback, "alternate", 5*time.Second)
 	lp.waitStage(StageNormal, "home", 5*time.Second)
 }
+
+func TestLiveIncomingCallAnsweredAndEndedByTheCaller(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	caller := labtest.Caller(t, "1001", p.Home.Addr(), 1500*time.Millisecond)
+	in := lp.waitCall("incoming", 5*time.Second)
+	if !strings.HasPrefix(in.Remote, "caller@") {
+		t.Errorf("incoming call from %q", in.Remote)
+	}
+	if err := lp.m.Answer(""); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("active", 3*time.Second)
+	time.Sleep(700 * time.Millisecond)
+	if st := lp.callStats(in.ID); st.RxPackets < 20 || st.Lost != 0 {
+		t.Fatalf("media of the answered call: %+v", st)
+	}
+	if ended := lp.waitCall("ended", 5*time.Second); ended.Reason != "the far end hung up" {
+		t.Fatalf("ended: %+v", ended)
+	}
+	if code := caller.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("the caller's scenario failed (exit %d)", code)
+	}
+}
+
+func TestLiveIncomingCallsRefusedWhenNoServiceOrBusy(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	labtest.FarEnd(t, "1002", p.Home.Addr())
+	lp := startLivePhone(t, p, "", func(c *config.Config) { c.Calls.Lines = 1 })
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+
+	// Every line in use: 486 Busy Here, relayed by the proxy.
+	if err := lp.m.Dial("1002"); err != nil {
+		t.Fatal(err)
+	}
+	id := lp.waitCall("active", 5*time.Second).ID
+	busy := labtest.Caller(t, "1001", p.Home.Addr(), time.Second)
+	busy.Wait(5 * time.Second)
+	if busy.Received("SIP/2.0 486") != 1 {
+		t.Fatal("a caller reaching a phone with every line busy did not get 486")
+	}
+	if err := lp.m.Hangup(id); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("ended", 5*time.Second)
+
+	// No service: 480, so a server would divert the call.
+	killAt(t, p.Home)
+	killAt(t, p.Alternate)
+	lp.waitStage(StageNoService, "", 10*time.Second)
+	direct := labtest.Caller(t, "1001", lp.m.Status().Listen, time.Second)
+	direct.Wait(5 * time.Second)
+	if direct.Received("SIP/2.0 480") != 1 {
+		t.Fatal("a call in noservice was not answered 480")
+	}
+}

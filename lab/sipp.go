@@ -16,12 +16,14 @@ import (
 //go:embed scenarios/*.xml
 var scenarios embed.FS
 
-// SIPp is a running SIPp process, stopped by its process id.
+// SIPp is a running SIPp process, stopped by its process id. It traces every message it sends and
+// receives, so tests can count them.
 type SIPp struct {
-	Port int
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
+	Port     int
+	cmd      *exec.Cmd
+	done     chan struct{}
+	log      string
+	messages string
 }
 
 // FarEnd is a SIPp user agent server that answers every call and echoes its RTP (scenarios/uas-echo.xml
@@ -30,7 +32,6 @@ type FarEnd struct {
 	*SIPp
 	User      string
 	MediaPort int
-	messages  string
 }
 
 // StartFarEnd runs an echoing SIPp UAS on a free port and registers it as user on each registrar.
@@ -43,9 +44,7 @@ func StartFarEnd(dir, user string, registrars ...string) (*FarEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	msgs := filepath.Join(dir, fmt.Sprintf("uas-%s-%d-messages.log", user, port))
-	uas, err := StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport),
-		"-trace_msg", "-message_file", msgs)
+	uas, err := StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport))
 	if err != nil {
 		return nil, err
 	}
@@ -55,19 +54,30 @@ func StartFarEnd(dir, user string, registrars ...string) (*FarEnd, error) {
 			return nil, err
 		}
 	}
-	return &FarEnd{SIPp: uas, User: user, MediaPort: mport, messages: msgs}, nil
+	return &FarEnd{SIPp: uas, User: user, MediaPort: mport}, nil
 }
 
-// Received counts the requests of method the far end received (from its SIPp message trace).
-func (f *FarEnd) Received(method string) int {
-	b, _ := os.ReadFile(f.messages)
+// Received counts the messages SIPp received whose first line starts with start: a method ("BYE") or a
+// response ("SIP/2.0 480").
+func (s *SIPp) Received(start string) int {
+	b, _ := os.ReadFile(s.messages)
 	n := 0
 	for _, block := range strings.Split(string(b), "message received") {
-		if i := strings.Index(block, ":\n\n"); i >= 0 && strings.HasPrefix(block[i+3:], method+" ") {
+		if i := strings.Index(block, ":\n\n"); i >= 0 && strings.HasPrefix(block[i+3:], start+" ") {
 			n++
 		}
 	}
 	return n
+}
+
+// Wait waits for SIPp to finish and returns its exit code (-1 if it did not finish in time).
+func (s *SIPp) Wait(within time.Duration) int {
+	select {
+	case <-s.done:
+		return s.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		return -1
+	}
 }
 
 // RegisterWith registers user at registrar with its Contact on 127.0.0.1:contactPort (lab password).
@@ -81,16 +91,30 @@ func RegisterWith(dir, user string, contactPort int, registrar string) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-reg.done:
-	case <-time.After(6 * time.Second):
+	code := reg.Wait(6 * time.Second)
+	if code < 0 {
 		reg.Stop()
 		return fmt.Errorf("registering %s at %s: SIPp did not finish", user, registrar)
 	}
-	if code := reg.cmd.ProcessState.ExitCode(); code != 0 {
+	if code != 0 {
 		return fmt.Errorf("registering %s at %s: SIPp exit %d (log: %s)", user, registrar, code, lastLines(reg.log, 5))
 	}
 	return nil
+}
+
+// Caller runs the lab's caller scenario once: it calls user through proxy (host:port), talks for talk,
+// echoing the callee's RTP, and hangs up.
+func Caller(dir, user, proxy string, talk time.Duration) (*SIPp, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := freeEvenPortPair()
+	if err != nil {
+		return nil, err
+	}
+	return StartSIPp(dir, "uac-call", port, "-m", "1", "-s", user, "-rtp_echo", "-mp", strconv.Itoa(mport),
+		"-d", strconv.Itoa(int(talk/time.Millisecond)), proxy)
 }
 
 func freeEvenPortPair() (int, error) {
@@ -134,12 +158,14 @@ func startSIPpArgs(dir, name string, port int, extra ...string) (*SIPp, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, fmt.Sprintf("sipp-%s-%d.log", name, port))
+	msgPath := filepath.Join(dir, fmt.Sprintf("sipp-%s-%d-messages.log", name, port))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	args := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin"}, extra...)
+	args := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin", "-trace_msg",
+		"-message_file", msgPath}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -147,7 +173,7 @@ func startSIPpArgs(dir, name string, port int, extra ...string) (*SIPp, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start sipp: %w", err)
 	}
-	s := &SIPp{Port: port, cmd: cmd, done: make(chan struct{}), log: logPath}
+	s := &SIPp{Port: port, cmd: cmd, done: make(chan struct{}), log: logPath, messages: msgPath}
 	go func() { cmd.Wait(); close(s.done) }()
 	// Ready once its UDP port is taken (or, for a client that finishes quickly, once it is done).
 	deadline := time.Now().Add(5 * time.Second)
@@ -182,5 +208,5 @@ func (s *SIPp) Stop() {
 	}
 }
 
-// MessagesFile is the far end's SIPp message trace.
-func (f *FarEnd) MessagesFile() string { return f.messages }
+// MessagesFile is SIPp's message trace.
+func (s *SIPp) MessagesFile() string { return s.messages }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"stayline/lab"
 )
@@ -86,4 +87,16 @@ func FarEnd(t testing.TB, user string, registrars ...string) *lab.FarEnd {
 	}
 	t.Cleanup(f.Stop)
 	return f
+}
+
+// Caller runs the lab's caller scenario once against proxy (see lab.Caller).
+func Caller(t testing.TB, user, proxy string, talk time.Duration) *lab.SIPp {
+	t.Helper()
+	Need(t, "sipp")
+	s, err := lab.Caller(t.TempDir(), user, proxy, talk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
