@@ -354,3 +354,105 @@ func TestLiveIncomingCallsRefusedWhenNoServiceOrBusy(t *testing.T) {
 		t.Fatal("a call in noservice was not answered 480")
 	}
 }
+
+func (lp *livePhone) waitDigit(within time.Duration) string {
+	lp.t.Helper()
+	return lp.waitEvent(within, "a DTMF digit", func(ev Event) bool { _, ok := ev.(*DTMFEvent); return ok }).(*DTMFEvent).Digit
+}
+
+// baresip, a real softphone, as the far end: a call both ways, DTMF both ways, hold and resume, and the
+// kill -9 of home in the middle of the call.
+func TestLiveCallsWithBaresip(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", p.Home.Addr())
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+
+	if err := lp.m.Dial("1003"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.WaitEvent("CALL_INCOMING", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Command("accept", ""); err != nil {
+		t.Fatal(err)
+	}
+	id := lp.waitCall("active", 5*time.Second).ID
+	time.Sleep(600 * time.Millisecond)
+	if st := lp.callStats(id); st.RxPackets < 20 || st.Lost != 0 {
+		t.Fatalf("audio from baresip: %+v", st)
+	}
+
+	// DTMF out (RFC 4733), seen by baresip; and in, from baresip.
+	if err := lp.m.DTMF("5"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := bs.WaitEvent("CALL_DTMF_START", 3*time.Second)
+	if err != nil || ev["param"] != "5" {
+		t.Fatalf("baresip's DTMF event %v, %v; want 5", ev, err)
+	}
+	if _, err := bs.Command("sndcode", "9"); err != nil {
+		t.Fatal(err)
+	}
+	if d := lp.waitDigit(3 * time.Second); d != "9" {
+		t.Fatalf("digit from baresip %q, want 9", d)
+	}
+
+	// Hold and resume.
+	if err := lp.m.Hold(""); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("held", 3*time.Second)
+	if err := lp.m.Resume(""); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("active", 3*time.Second)
+
+	// Home dies mid-call: the call and its audio go on; the hangup reaches baresip directly.
+	before := lp.callStats(id)
+	killAt(t, p.Home)
+	lp.waitStage(StageAlternate, "alternate", 5*time.Second)
+	time.Sleep(time.Second)
+	after := lp.callStats(id)
+	if after.RxPackets < before.RxPackets+40 || after.Lost != 0 {
+		t.Fatalf("audio across the failover: before %+v, after %+v", before, after)
+	}
+	if err := lp.m.Hangup(id); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("ended", 5*time.Second)
+	if _, err := bs.WaitEvent("CALL_CLOSED", 3*time.Second); err != nil {
+		t.Fatalf("baresip never saw the hangup: %v", err)
+	}
+}
+
+func TestLiveBaresipCallsThePhone(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", p.Home.Addr())
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	if _, err := bs.Command("dial", "sip:1001@"+p.Home.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	in := lp.waitCall("incoming", 5*time.Second)
+	if !strings.HasPrefix(in.Remote, "1003@") {
+		t.Errorf("incoming from %q, want 1003", in.Remote)
+	}
+	if err := lp.m.Answer(in.ID); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("active", 3*time.Second)
+	if _, err := bs.WaitEvent("CALL_ESTABLISHED", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st := lp.callStats(in.ID); st.RxPackets < 15 || st.Lost != 0 {
+		t.Fatalf("audio from baresip: %+v", st)
+	}
+	if _, err := bs.Command("hangup", ""); err != nil {
+		t.Fatal(err)
+	}
+	if ended := lp.waitCall("ended", 3*time.Second); ended.Reason != "the far end hung up" {
+		t.Fatalf("ended %+v", ended)
+	}
+}

@@ -39,7 +39,9 @@ type media struct {
 	cname    string
 
 	mu        sync.Mutex
-	remote    *net.UDPAddr
+	remote    *net.UDPAddr // where the far end's SDP says it is
+	learned   *net.UDPAddr // where its RTP actually comes from, when that differs (latched once)
+	fromSDP   bool         // a packet has come from the SDP address
 	codec     audio.Codec
 	pt        uint8
 	dtmfPT    int
@@ -100,6 +102,9 @@ func (m *media) configure(remote *net.UDPAddr, codec audio.Codec, pt uint8, dtmf
 	defer m.mu.Unlock()
 	if m.codec != nil && codec.Name() != m.codec.Name() {
 		m.jb = audio.NewJitterBuffer(2, 10)
+	}
+	if m.remote == nil || !m.remote.IP.Equal(remote.IP) || m.remote.Port != remote.Port {
+		m.learned, m.fromSDP = nil, false // a new address: learn again
 	}
 	m.remote, m.codec, m.pt, m.dtmfPT, m.dir = remote, codec, pt, dtmfPT, dir
 	m.recv.clockRate = codec.ClockRate()
@@ -220,6 +225,9 @@ func (m *media) sendFrame() {
 	m.seq++
 	m.ts += step
 	remote := m.remote
+	if m.learned != nil {
+		remote = m.learned // symmetric RTP: answer where the far end sends from
+	}
 	m.mu.Unlock()
 	buf, err := pkt.Marshal()
 	if err != nil {
@@ -265,7 +273,7 @@ func (m *media) readRTP() {
 		}
 		arrival := time.Now()
 		m.mu.Lock()
-		if m.remote == nil || !from.IP.Equal(m.remote.IP) || m.codec == nil {
+		if m.remote == nil || m.codec == nil || !m.acceptFrom(from) {
 			m.mu.Unlock()
 			continue // only the negotiated peer may feed the call
 		}
@@ -286,6 +294,24 @@ func (m *media) readRTP() {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// acceptFrom decides whether a packet from src belongs to the call: from the SDP address, always; else, as
+// long as nothing came from the SDP address, from one other source, latched on its first packet (a peer
+// whose SDP names another of its interfaces, or a NAT). Everything else is dropped. m.mu is held.
+func (m *media) acceptFrom(src *net.UDPAddr) bool {
+	switch {
+	case src.IP.Equal(m.remote.IP):
+		m.fromSDP = true
+		return true
+	case m.learned != nil:
+		return src.IP.Equal(m.learned.IP) && src.Port == m.learned.Port
+	case !m.fromSDP:
+		m.learned = &net.UDPAddr{IP: append(net.IP(nil), src.IP...), Port: src.Port}
+		m.log.Info("RTP comes from another address than the SDP's; following it", "sdp", m.remote, "source", src)
+		return true
+	}
+	return false
 }
 
 func (m *media) readRTCP() {

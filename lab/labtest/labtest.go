@@ -100,3 +100,15 @@ func Caller(t testing.TB, user, proxy string, talk time.Duration) *lab.SIPp {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// Baresip runs baresip as user registered at registrar until the test ends.
+func Baresip(t testing.TB, user, registrar string) *lab.Baresip {
+	t.Helper()
+	Need(t, "baresip")
+	b, err := lab.StartBaresip(t.TempDir(), user, registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	return b
+}

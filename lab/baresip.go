@@ -1,0 +1,244 @@
+package lab
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Baresip is a real softphone far end (Debian's baresip-core), registered as a user on the lab's
+// registrar and driven through its ctrl_tcp module: netstring-framed JSON commands in, events out. It
+// plays a 440 Hz tone (ausine) and needs no sound card.
+type Baresip struct {
+	User     string
+	SIPPort  int
+	dir      string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	ctrl     net.Conn
+	mu       sync.Mutex
+	events   []map[string]any
+	notify   chan struct{}
+	replies  chan map[string]any
+	writeMu  sync.Mutex
+	logPath  string
+	stopOnce sync.Once
+}
+
+// StartBaresip runs baresip in dir as user, registered at registrar (host:port).
+func StartBaresip(dir, user, registrar string) (*Baresip, error) {
+	bin, err := exec.LookPath("baresip")
+	if err != nil {
+		return nil, fmt.Errorf("baresip is not installed (apt-get install baresip-core): %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sipPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	ctrlPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	config := strings.Join([]string{
+		"poll_method epoll",
+		"sip_listen 127.0.0.1:" + strconv.Itoa(sipPort),
+		// No sound card: a sine tone in, received audio written to a file.
+		"audio_source ausine,440",
+		"ausrc_srate 48000",
+		"ausrc_channels 2",
+		"audio_player aufile," + filepath.Join(dir, "played.wav"),
+		"audio_alert aufile," + filepath.Join(dir, "alert.wav"),
+		"rtp_stats yes",
+		"module_path " + baresipModules(),
+		"module g711.so",
+		"module g722.so",
+		"module ausine.so",
+		"module aufile.so",
+		"module ctrl_tcp.so",
+		"module_app account.so",
+		"module_app menu.so",
+		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(ctrlPort),
+		"",
+	}, "\n")
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;regint=600;answermode=manual\n", user, registrar, Password)
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "baresip.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "-4", "-f", dir)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start baresip: %w", err)
+	}
+	b := &Baresip{User: user, SIPPort: sipPort, dir: dir, cmd: cmd, done: make(chan struct{}), notify: make(chan struct{}, 1),
+		replies: make(chan map[string]any, 16), logPath: logPath}
+	go func() { cmd.Wait(); close(b.done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ctrlPort)))
+		if err == nil {
+			b.ctrl = c
+			break
+		}
+		select {
+		case <-b.done:
+			return nil, fmt.Errorf("baresip exited at start (log: %s)", lastLines(logPath, 5))
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Stop()
+			return nil, fmt.Errorf("baresip control port never opened (log: %s)", lastLines(logPath, 5))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	go b.read()
+	// The REGISTER_OK event may come before the control connection: ask instead.
+	for {
+		info, err := b.Command("reginfo", "")
+		if err == nil && strings.Contains(info, "OK") {
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			b.Stop()
+			return nil, fmt.Errorf("baresip did not register: %q %v (log: %s)", info, err, lastLines(logPath, 5))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func baresipModules() string {
+	for _, p := range []string{"/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules", "/usr/local/lib/baresip/modules"} {
+		if _, err := os.Stat(filepath.Join(p, "g711.so")); err == nil {
+			return p
+		}
+	}
+	return "/usr/lib/baresip/modules"
+}
+
+// read splits the control stream into netstrings and sorts replies from events.
+func (b *Baresip) read() {
+	r := bufio.NewReader(b.ctrl)
+	for {
+		lenStr, err := r.ReadString(':')
+		if err != nil {
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(lenStr[:len(lenStr)-1]))
+		if err != nil || n < 0 || n > 1<<20 {
+			return
+		}
+		buf := make([]byte, n+1) // the payload and the trailing comma
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return
+		}
+		var msg map[string]any
+		if json.Unmarshal(buf[:n], &msg) != nil {
+			continue
+		}
+		if msg["response"] == true {
+			b.replies <- msg
+			continue
+		}
+		b.mu.Lock()
+		b.events = append(b.events, msg)
+		b.mu.Unlock()
+		select {
+		case b.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Command runs a baresip command ("dial", "accept", "hangup", "hold", ...) and returns its reply data.
+func (b *Baresip) Command(command, params string) (string, error) {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	msg, _ := json.Marshal(map[string]string{"command": command, "params": params, "token": "lab"})
+	if _, err := fmt.Fprintf(b.ctrl, "%d:%s,", len(msg), msg); err != nil {
+		return "", err
+	}
+	select {
+	case rep := <-b.replies:
+		data, _ := rep["data"].(string)
+		if ok, _ := rep["ok"].(bool); !ok {
+			return data, fmt.Errorf("baresip %s %s: %s", command, params, data)
+		}
+		return data, nil
+	case <-time.After(5 * time.Second):
+		return "", fmt.Errorf("baresip %s: no reply", command)
+	}
+}
+
+// WaitEvent waits for an event of type typ ("CALL_INCOMING", "CALL_ESTABLISHED", "CALL_CLOSED",
+// "CALL_DTMF_START", ...) not yet consumed, and consumes it.
+func (b *Baresip) WaitEvent(typ string, within time.Duration) (map[string]any, error) {
+	deadline := time.After(within)
+	for {
+		b.mu.Lock()
+		for i, ev := range b.events {
+			if ev["type"] == typ {
+				b.events = append(b.events[:i], b.events[i+1:]...)
+				b.mu.Unlock()
+				return ev, nil
+			}
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.notify:
+		case <-deadline:
+			return nil, fmt.Errorf("no baresip %s event within %s", typ, within)
+		case <-b.done:
+			return nil, errors.New("baresip exited")
+		}
+	}
+}
+
+// Log is baresip's output so far (rtp_stats prints its packet counts there when a call ends).
+func (b *Baresip) Log() string {
+	data, _ := os.ReadFile(b.logPath)
+	return string(data)
+}
+
+// Pid is baresip's process id.
+func (b *Baresip) Pid() int { return b.cmd.Process.Pid }
+
+// Stop ends baresip by its process id: SIGTERM, then SIGKILL after a deadline (it may hang on exit when
+// its server is gone).
+func (b *Baresip) Stop() {
+	b.stopOnce.Do(func() {
+		if b.ctrl != nil {
+			b.ctrl.Close()
+		}
+		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-b.done:
+		case <-time.After(2 * time.Second):
+			syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+			<-b.done
+		}
+	})
+}
