@@ -87,8 +87,7 @@ func run() int {
 		return 1
 	}
 	defer agent.Close()
-	m := failover.New(cfg, agent, failover.WithLogger(logger))
-	m.Start()
+	m := failover.New(cfg, agent, failover.WithLogger(logger)) // each front end starts it once subscribed
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,6 +108,7 @@ func runWindow(ctx context.Context, m *failover.Manager, cfg *config.Config) int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.Start(ctx)
+	m.Start()
 	go func() {
 		select {
 		case <-ctx.Done():

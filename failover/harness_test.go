@@ -264,8 +264,8 @@ func newHarness(t *testing.T, cfg *config.Config, modes map[int]mode) *harness {
 	h := &harness{t: t, clk: clk, agent: agent}
 	h.m = New(cfg, agent, WithClock(clk), WithRand(func() float64 { return 0.5 }),
 		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	h.sub = h.m.Subscribe() // before Start: no event may be missed
 	h.m.Start()
-	h.sub = h.m.Subscribe()
 	go func() {
 		for ev := range h.sub.C {
 			h.mu.Lock()

@@ -307,8 +307,8 @@ func TestWrongPasswordEverywhereDoesNotLoop(t *testing.T) {
 			t.Fatalf("server %d got %d REGISTERs, want 1", i, n)
 		}
 	}
-	if len(of[*ErrorEvent](h)) != 3 {
-		t.Fatal("want one error event per refusing server")
+	if errs := of[*ErrorEvent](h); len(errs) != 3 {
+		t.Fatalf("%d error events, want one per refusing server:\n%s", len(errs), h.dump())
 	}
 }
 

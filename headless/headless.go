@@ -16,11 +16,13 @@ import (
 // ShutdownTimeout bounds how long quit waits for unregistrations.
 const ShutdownTimeout = 5 * time.Second
 
-// Run serves commands from in and writes events to out until quit, the end of in, or ctx's end; then it
-// shuts the manager down and returns once the last stage event is written.
+// Run starts the manager if it is not running, serves commands from in and writes events to out until
+// quit, the end of in, or ctx's end; then it shuts the manager down and returns once the last stage
+// event is written.
 func Run(ctx context.Context, m *failover.Manager, in io.Reader, out io.Writer) error {
 	w := &writer{enc: json.NewEncoder(out)}
 	sub := m.Subscribe()
+	m.Start() // after subscribing, so the first events are printed too (Start is idempotent)
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)

@@ -103,7 +103,6 @@ func TestRunSpeaksTheContract(t *testing.T) {
 	cfg.Account = config.Account{User: "1001", Domain: "example.com"}
 	cfg.Servers = []config.Server{{Name: "home", Address: "127.0.0.1:5060", Transport: config.TransportUDP}}
 	m := failover.New(&cfg, upAgent{events: make(chan phone.Event)})
-	m.Start()
 	pr, pw := io.Pipe()
 	out := &watchedBuffer{normal: make(chan struct{})}
 	go func() {
