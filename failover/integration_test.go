@@ -456,3 +456,22 @@ func TestLiveBaresipCallsThePhone(t *testing.T) {
 		t.Fatalf("ended %+v", ended)
 	}
 }
+
+// make run's newcomer dials 600 and hears themself.
+func TestLiveEchoTest600(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	if err := lp.m.Dial("600"); err != nil {
+		t.Fatal(err)
+	}
+	id := lp.waitCall("active", 5*time.Second).ID
+	time.Sleep(500 * time.Millisecond)
+	if st := lp.callStats(id); st.RxPackets < 15 || st.Lost != 0 {
+		t.Fatalf("echo: %+v", st)
+	}
+	if err := lp.m.Hangup(""); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("ended", 5*time.Second)
+}

@@ -33,6 +33,8 @@ type ServerOptions struct {
 	AuthAlgorithm string
 	// Aliases are other host:port names the server treats as itself.
 	Aliases []string
+	// EchoAddr (host:port) receives calls to 600, the echo test.
+	EchoAddr string
 	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
 	// timeout: a small watchdog shell kills the server's process group then.
 	DieWithMe bool
@@ -78,6 +80,7 @@ func (s *Server) Start() error {
 	var cfg bytes.Buffer
 	err := cfgTemplate.Execute(&cfg, map[string]any{
 		"IP": s.IP, "Port": s.Port, "Aliases": s.opts.Aliases, "AuthAlgorithm": s.opts.AuthAlgorithm,
+		"EchoAddr":   s.opts.EchoAddr,
 		"ModulePath": ModulePath(),
 	})
 	if err != nil {

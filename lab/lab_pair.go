@@ -40,8 +40,10 @@ var LabTimers = Timers{
 }
 
 type pairFile struct {
-	HomePort      int `json:"home_port"`
-	AlternatePort int `json:"alternate_port"`
+	HomePort      int    `json:"home_port"`
+	AlternatePort int    `json:"alternate_port"`
+	EchoAddr      string `json:"echo_addr,omitempty"`
+	EchoPid       int    `json:"echo_pid,omitempty"`
 }
 
 // NewPair prepares a lab in dir with the given ports (0 picks free ones). It remembers the ports in
@@ -61,7 +63,7 @@ func NewPair(dir string, homePort, altPort int, opts ServerOptions) (*Pair, erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(pairFile{HomePort: homePort, AlternatePort: altPort})
+	b, _ := json.Marshal(pairFile{HomePort: homePort, AlternatePort: altPort, EchoAddr: opts.EchoAddr})
 	if err := os.WriteFile(filepath.Join(dir, "lab.json"), b, 0o644); err != nil {
 		return nil, err
 	}
@@ -81,7 +83,34 @@ func OpenPair(dir string) (*Pair, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%s/lab.json: %w", dir, err)
 	}
-	return pairIn(dir, f.HomePort, f.AlternatePort, ServerOptions{}), nil
+	return pairIn(dir, f.HomePort, f.AlternatePort, ServerOptions{EchoAddr: f.EchoAddr}), nil
+}
+
+// SetEchoPid records the process id of the lab's echo test, for Down.
+func (p *Pair) SetEchoPid(pid int) error {
+	path := filepath.Join(p.Dir, "lab.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var f pairFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	f.EchoPid = pid
+	b, _ = json.Marshal(f)
+	return os.WriteFile(path, b, 0o644)
+}
+
+// EchoPid is the process id of the lab's echo test (0: none).
+func (p *Pair) EchoPid() int {
+	b, err := os.ReadFile(filepath.Join(p.Dir, "lab.json"))
+	if err != nil {
+		return 0
+	}
+	var f pairFile
+	json.Unmarshal(b, &f)
+	return f.EchoPid
 }
 
 func pairIn(dir string, homePort, altPort int, opts ServerOptions) *Pair {

@@ -80,6 +80,15 @@ func (s *SIPp) Wait(within time.Duration) int {
 	}
 }
 
+// StartEcho runs the echo test: an echoing SIPp UAS on 127.0.0.1:port (the registrars route 600 to it).
+func StartEcho(dir string, port int) (*SIPp, error) {
+	mport, err := freeEvenPortPair()
+	if err != nil {
+		return nil, err
+	}
+	return StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport))
+}
+
 // RegisterWith registers user at registrar with its Contact on 127.0.0.1:contactPort (lab password).
 func RegisterWith(dir, user string, contactPort int, registrar string) error {
 	port, err := FreePort()

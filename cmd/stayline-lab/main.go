@@ -61,6 +61,7 @@ func do(dir string, homePort, altPort int, args []string) error {
 		if err != nil {
 			return err
 		}
+		stopEcho(p)
 		return p.Stop()
 	case "status":
 		p, err := lab.OpenPair(dir)
@@ -116,21 +117,42 @@ func do(dir string, homePort, altPort int, args []string) error {
 
 func up(dir string, homePort, altPort int) (*lab.Pair, error) {
 	if old, err := lab.OpenPair(dir); err == nil {
+		stopEcho(old)
 		old.Stop()
 	}
-	p, err := lab.NewPair(dir, homePort, altPort, lab.ServerOptions{})
+	// The echo test (600): an echoing SIPp both registrars route to.
+	echoPort, err := lab.FreePort()
 	if err != nil {
 		return nil, err
 	}
+	echo, err := lab.StartEcho(dir, echoPort)
+	if err != nil {
+		return nil, fmt.Errorf("echo test: %w", err)
+	}
+	p, err := lab.NewPair(dir, homePort, altPort, lab.ServerOptions{EchoAddr: fmt.Sprintf("127.0.0.1:%d", echoPort)})
+	if err != nil {
+		echo.Stop()
+		return nil, err
+	}
+	p.SetEchoPid(echo.Pid())
 	if err := p.Start(); err != nil {
+		echo.Stop()
 		return nil, fmt.Errorf("%w\n(are ports %d and %d in use? try -home-port 0 -alternate-port 0)", err, homePort, altPort)
 	}
 	cfgPath := filepath.Join(dir, "phone.toml")
 	if err := os.WriteFile(cfgPath, []byte(p.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "lab up: home %s, alternate %s; phone configuration %s\n", p.Home.Addr(), p.Alternate.Addr(), cfgPath)
+	fmt.Fprintf(os.Stderr, "lab up: home %s, alternate %s, echo test on 600; phone configuration %s\n",
+		p.Home.Addr(), p.Alternate.Addr(), cfgPath)
 	return p, nil
+}
+
+// stopEcho kills the lab's echo test by the process id the lab recorded.
+func stopEcho(p *lab.Pair) {
+	if pid := p.EchoPid(); pid > 1 {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
 }
 
 // run starts cmd with the user's own configuration when there is one; otherwise it brings the lab up for
@@ -146,10 +168,13 @@ func run(dir string, homePort, altPort int, cmd []string) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer func() {
+		stopEcho(p)
+		p.Stop()
+	}()
 	fmt.Fprintf(os.Stderr, "no configuration of yours found: running against the lab.\n"+
-		"In another terminal: make lab-kill-home (watch the failover), make lab-start-home (watch the failback).\n"+
-		"Type status, or quit.\n")
+		"Type dial 600 for the echo test, status, hangup, or quit.\n"+
+		"In another terminal: make lab-kill-home (watch the failover), make lab-start-home (watch the failback).\n")
 	return runCmd(append(cmd, "-config", filepath.Join(dir, "phone.toml")))
 }
 

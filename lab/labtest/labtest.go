@@ -2,6 +2,7 @@
 package labtest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -111,4 +112,20 @@ func Baresip(t testing.TB, user, registrar string) *lab.Baresip {
 	}
 	t.Cleanup(b.Stop)
 	return b
+}
+
+// Echo runs the lab's echo test (see lab.StartEcho) and returns its host:port, for ServerOptions.EchoAddr.
+func Echo(t testing.TB) string {
+	t.Helper()
+	Need(t, "sipp")
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := lab.StartEcho(t.TempDir(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
