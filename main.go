@@ -19,6 +19,7 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 
 	stayapp "stayline/app"
+	"stayline/audio"
 	"stayline/config"
 	"stayline/failover"
 	"stayline/headless"
@@ -74,7 +75,15 @@ func run() int {
 		logger.Warn(w)
 	}
 
+	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: cfg.Audio.Backend, Input: cfg.Audio.Input,
+		Output: cfg.Audio.Output, Logger: logger})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stayline: audio:", err)
+		return 1
+	}
+	defer engine.Close()
 	agent, err := phone.Start(phone.Options{
+		Audio:          engine,
 		Account:        cfg.Account,
 		Servers:        cfg.Servers,
 		Listen:         cfg.SIP.Listen,

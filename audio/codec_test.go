@@ -29,7 +29,7 @@ func TestG711RoundTrip(t *testing.T) {
 		if n != 160 || c.TimestampStep() != 160 || c.ClockRate() != 8000 {
 			t.Fatalf("%s: %d samples, step %d, rate %d", name, n, c.TimestampStep(), c.ClockRate())
 		}
-		tone := &Tone{Freq: 1000, Rate: 8000, Level: 0.5}
+		tone := &Sine{Freq: 1000, Rate: 8000, Level: 0.5}
 		pcm := make([]int16, n)
 		tone.Read(pcm)
 		payload := c.Encode(nil, pcm)

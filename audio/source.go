@@ -29,15 +29,15 @@ type Discard struct{}
 // Write drops pcm.
 func (Discard) Write([]int16) {}
 
-// Tone is a Source of a sine wave (a test tone, and the base of the call-progress tones).
-type Tone struct {
+// Sine is a Source of a sine wave (a test tone).
+type Sine struct {
 	Freq, Rate float64
 	Level      float64 // 0..1 of full scale
 	phase      float64
 }
 
 // Read writes the next frame of the tone.
-func (t *Tone) Read(pcm []int16) int {
+func (t *Sine) Read(pcm []int16) int {
 	step := 2 * math.Pi * t.Freq / t.Rate
 	for i := range pcm {
 		pcm[i] = int16(t.Level * 32767 * math.Sin(t.phase))

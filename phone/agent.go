@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"stayline/audio"
 	"stayline/config"
 )
 
@@ -37,6 +38,8 @@ type Options struct {
 	// RequestTimeout bounds an in-dialog request along the route set before the phone tries the far
 	// end directly; 0: 2 s.
 	RequestTimeout time.Duration
+	// Audio is the sound engine calls and tones use; nil: calls send silence and play nothing.
+	Audio *audio.Engine
 }
 
 // Agent is the SIP user agent. Its methods are safe for concurrent use.
@@ -56,12 +59,13 @@ type Agent struct {
 	servers []*serverLink
 	events  chan Event
 
-	callsMu  sync.Mutex
-	calls    map[string]*call // by our call id
-	byCallID map[string]*call // by SIP Call-ID
-	nextCall int
-	admit    Admission
-	down     map[int]bool // servers the manager knows are down
+	callsMu   sync.Mutex
+	calls     map[string]*call // by our call id
+	byCallID  map[string]*call // by SIP Call-ID
+	nextCall  int
+	admit     Admission
+	down      map[int]bool // servers the manager knows are down
+	busyUntil time.Time    // the busy tone plays until then
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -74,6 +74,7 @@ type call struct {
 	held      bool      // held by us
 	remoteDir Direction // what the far end last asked for
 
+	port     *audio.Port             // the call's connection to the sound engine, once it talks
 	cancel   context.CancelCauseFunc // outgoing: ends the INVITE
 	answerCh chan struct{}           // incoming: answer it
 	rejectCh chan string             // incoming: refuse it, with this reason
@@ -104,7 +105,23 @@ func (c *call) setState(s CallState) {
 	}
 	c.state = s
 	c.mu.Unlock()
+	if s == CallActive {
+		c.connectAudio()
+	}
+	c.a.updateTone("")
 	c.a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
+}
+
+// connectAudio gives a talking call the microphone and the speaker.
+func (c *call) connectAudio() {
+	e := c.a.opts.Audio
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e == nil || c.port != nil || c.codec == nil {
+		return
+	}
+	c.port = e.NewPort(c.codec.SampleRate())
+	c.media.setAudio(c.port, c.port)
 }
 
 // end closes the call once, with the reason the user will read.
@@ -112,15 +129,58 @@ func (c *call) end(reason string) {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
 		c.state, c.reason = CallEnded, reason
-		m := c.media
+		m, port := c.media, c.port
 		c.mu.Unlock()
 		if m != nil {
 			m.close()
 		}
+		if port != nil {
+			port.Close()
+		}
 		c.a.forget(c)
+		c.a.updateTone(reason)
 		close(c.done)
 		c.a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
 	})
+}
+
+// updateTone sets the tone the user hears from the state of every call: the ring of an incoming call
+// (a short beep instead when already talking), ringback while the far end rings, and for 3 s the busy
+// tone of a call that just failed busy (ended says why a call just ended).
+func (a *Agent) updateTone(ended string) {
+	e := a.opts.Audio
+	if e == nil {
+		return
+	}
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	var incoming, ringing, talking bool
+	for _, c := range a.calls {
+		switch c.info().State {
+		case CallIncoming:
+			incoming = true
+		case CallRinging:
+			ringing = true
+		case CallActive, CallHeld:
+			talking = true
+		}
+	}
+	if strings.HasPrefix(ended, "busy") {
+		a.busyUntil = time.Now().Add(3 * time.Second)
+		time.AfterFunc(3*time.Second, func() { a.updateTone("") })
+	}
+	switch {
+	case incoming && talking:
+		e.PlayTone(audio.ToneWaiting)
+	case incoming:
+		e.PlayTone(audio.ToneRingtone)
+	case ringing:
+		e.PlayTone(audio.ToneRingback)
+	case time.Now().Before(a.busyUntil):
+		e.PlayTone(audio.ToneBusy)
+	default:
+		e.PlayTone(audio.ToneNone)
+	}
 }
 
 // --- The agent's call table ---

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"stayline/audio"
 	"stayline/config"
 	"stayline/lab"
 	"stayline/lab/labtest"
@@ -196,4 +197,36 @@ func TestHangupAfterProxyDied(t *testing.T) {
 			t.Logf("hangup took %s", time.Since(start))
 		})
 	}
+}
+
+// The phone's own tones follow its calls: ringback while the far end rings, silence once it answers.
+func TestTonesFollowTheCall(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", k.Addr())
+	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: "null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a.opts.Audio = engine
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallRinging, 3*time.Second)
+	if tone := engine.CurrentTone(); tone != audio.ToneRingback {
+		t.Fatalf("tone while the far end rings: %s", tone)
+	}
+	if _, err := bs.Command("accept", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallActive, 3*time.Second)
+	if tone := engine.CurrentTone(); tone != audio.ToneNone {
+		t.Fatalf("tone during the call: %s", tone)
+	}
+	a.Hangup(id, "hung up")
 }

@@ -67,7 +67,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 func TestMediaCarriesAudioBothWays(t *testing.T) {
 	a, b := mediaPair(t)
 	sink := &levelSink{}
-	a.setAudio(&audio.Tone{Freq: 440, Rate: 8000, Level: 0.5}, nil)
+	a.setAudio(&audio.Sine{Freq: 440, Rate: 8000, Level: 0.5}, nil)
 	b.setAudio(nil, sink)
 	a.start()
 	b.start()
