@@ -303,6 +303,10 @@ type Port struct {
 	speaker []int16 // at EngineRate, drained by the device
 	up      upsampler
 	down    downsampler
+	// In a conference, each member also hears the others: what a member receives is kept in heard
+	// until the other members' next Read mixes it into what they send.
+	conference bool
+	heard      map[*Port][]int16 // per listener, at EngineRate
 }
 
 // NewPort connects a call whose audio runs at rate (8000 or 16000).
@@ -314,11 +318,37 @@ func (e *Engine) NewPort(rate int) *Port {
 	return p
 }
 
-// Close disconnects the port.
+// Close disconnects the port (and takes it out of any conference).
 func (p *Port) Close() {
 	p.e.mu.Lock()
 	delete(p.e.ports, p)
+	for q := range p.e.ports {
+		delete(q.heard, p)
+	}
 	p.e.mu.Unlock()
+}
+
+// Conference joins ports: each then sends the microphone mixed with what the others receive, and the
+// speaker plays them all (it always does). Leave with Alone.
+func (e *Engine) Conference(ports ...*Port) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range ports {
+		p.conference = true
+		if p.heard == nil {
+			p.heard = map[*Port][]int16{}
+		}
+	}
+}
+
+// Alone takes a port out of its conference.
+func (p *Port) Alone() {
+	p.e.mu.Lock()
+	defer p.e.mu.Unlock()
+	p.conference = false
+	for q := range p.e.ports {
+		delete(q.heard, p)
+	}
 }
 
 // Read gives one frame of microphone audio at the port's rate (silence where the device was late).
@@ -331,6 +361,15 @@ func (p *Port) Read(pcm []int16) int {
 	frame := make([]int16, need)
 	n := copy(frame, p.mic)
 	p.mic = append(p.mic[:0], p.mic[n:]...)
+	if p.conference {
+		for q, buf := range p.heard { // what the other members received since our last frame
+			k := min(len(buf), need)
+			for i := 0; i < k; i++ {
+				frame[i] = clip(float64(frame[i]) + float64(buf[i]))
+			}
+			p.heard[q] = append(buf[:0], buf[k:]...)
+		}
+	}
 	p.e.mu.Unlock()
 	if p.rate == 8000 {
 		p.down.process(pcm, frame)
@@ -348,5 +387,12 @@ func (p *Port) Write(pcm []int16) {
 	}
 	p.e.mu.Lock()
 	p.speaker = appendBounded(p.speaker, frame)
+	if p.conference {
+		for q := range p.e.ports {
+			if q != p && q.conference {
+				q.heard[p] = appendBounded(q.heard[p], frame)
+			}
+		}
+	}
 	p.e.mu.Unlock()
 }

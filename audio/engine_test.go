@@ -124,3 +124,44 @@ func TestEngineFallsBackToNullWithAWarning(t *testing.T) {
 		t.Fatalf("backend %q, warning %q: want the null fallback, explained", e.Backend, e.Warning)
 	}
 }
+
+// In a conference each member sends what the others say; outside it, only the microphone.
+func TestConferenceMixesTheOtherMembers(t *testing.T) {
+	e, err := OpenEngine(EngineOptions{Backend: "null", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	a, b := e.NewPort(8000), e.NewPort(8000)
+	defer a.Close()
+	defer b.Close()
+	tone := make([]int16, 160)
+	(&Sine{Freq: 500, Rate: 8000, Level: 0.4}).Read(tone)
+	out := make([]int16, 160)
+
+	b.Write(tone) // b's far end speaks
+	a.Read(out)
+	if rms(out) > 100 {
+		t.Fatalf("a sends b's audio without a conference (%.0f rms)", rms(out))
+	}
+	e.Conference(a, b)
+	for i := 0; i < 3; i++ { // let the resamplers' history fill
+		b.Write(tone)
+		a.Read(out)
+	}
+	if r := rms(out); r < 0.6*rms(tone) {
+		t.Fatalf("in conference a sends %.0f rms of b's %.0f", r, rms(tone))
+	}
+	b.Read(out)
+	if rms(out) > 100 {
+		t.Fatal("b hears itself back")
+	}
+	a.Alone()
+	b.Write(tone)
+	a.Read(out) // the filter's tail of the last conference frame
+	b.Write(tone)
+	a.Read(out)
+	if rms(out) > 100 {
+		t.Fatal("a still mixes b after leaving the conference")
+	}
+}

@@ -191,14 +191,51 @@ func (m *Manager) DTMF(digits string) error {
 		func(id string) error { return m.agent.SendDTMF(id, digits) })
 }
 
-// Transfer and Conference pass the gate; the calls themselves arrive in a later step.
+// Transfer hands the active call over to target (a blind transfer). When target is the id of a held
+// call, that call is transferred to the active call's party instead (an attended transfer: consult
+// first, then join the two).
 func (m *Manager) Transfer(target string) error {
-	return m.act(ActTransfer, target, func() error { return fmt.Errorf("transfer: %w", ErrNotImplemented) })
+	var call, to string
+	err := m.act(ActTransfer, "", func() error {
+		active, err := m.pickCall("", []phone.CallState{phone.CallActive})
+		if err != nil {
+			return err
+		}
+		if ci, ok := m.calls[target]; ok {
+			if ci.State != phone.CallHeld {
+				return fmt.Errorf("transfer: call %s is not on hold", target)
+			}
+			call, to = target, active
+			return nil
+		}
+		if err := checkTarget(target); err != nil {
+			return err
+		}
+		call, to = active, target
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return m.agent.Transfer(call, to)
 }
 
-// Conference joins the active and held calls.
+// Conference joins the active call and the held calls into one conference, mixed by the phone.
 func (m *Manager) Conference() error {
-	return m.act(ActConference, "", func() error { return fmt.Errorf("conference: %w", ErrNotImplemented) })
+	var ids []string
+	err := m.act(ActConference, "", func() error {
+		for id, ci := range m.calls {
+			if ci.State == phone.CallActive || ci.State == phone.CallHeld {
+				ids = append(ids, id)
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return callOrder(ids[i]) < callOrder(ids[j]) })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return m.agent.Conference(ids...)
 }
 
 // callAction gates a on the call id (or picks one in the preferred states) and runs do outside the loop.

@@ -155,3 +155,64 @@ func TestCallActionsPickTheRightCall(t *testing.T) {
 		t.Fatal("hangup of an unknown call id succeeded")
 	}
 }
+
+func TestTransferBlindOrAttended(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.callState("1", phone.CallHeld)
+	h.callState("2", phone.CallActive)
+	if err := h.m.Transfer("1"); err != nil { // a held call's id: attended, to the active call's party
+		t.Fatal(err)
+	}
+	if err := h.m.Transfer("1005"); err != nil { // a number: blind, the active call
+		t.Fatal(err)
+	}
+	if !slices.Contains(h.agent.log, "transfer 1 2") || !slices.Contains(h.agent.log, "transfer 2 1005") {
+		t.Fatalf("log %v", h.agent.log)
+	}
+	if err := h.m.Conference(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(h.agent.log, "conference 1 2") {
+		t.Fatalf("log %v", h.agent.log)
+	}
+}
+
+func TestTransferRefusedWhereTheServerDoesNotOfferIt(t *testing.T) {
+	h := newHarness(t, testConfig(), map[int]mode{0: refused})
+	h.wantStage(StageAlternate, "branch") // branch offers hold only
+	h.callState("1", phone.CallActive)
+	var r *Refusal
+	if err := h.m.Transfer("1005"); !errors.As(err, &r) || r.Reason != "Transfer is not offered by server branch" {
+		t.Fatalf("transfer on branch: %v", err)
+	}
+}
+
+func TestMessageWaitingLampFollowsTheStage(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	if h.agent.count("subscribe", 0) != 1 {
+		t.Fatalf("no message-summary subscription on home: %v", h.agent.log)
+	}
+	h.agent.events <- phone.Event{Kind: phone.EventMWI, Server: 0, Waiting: true}
+	h.settle()
+	h.agent.set(0, refused)
+	h.advance(600 * time.Millisecond)
+	h.wantStage(StageAlternate, "branch")
+	lamp := of[*MWIEvent](h)
+	if len(lamp) != 2 || !lamp[0].Waiting || lamp[0].Server != "home" || lamp[1].Waiting {
+		t.Fatalf("lamp events %+v: want on from home, then cleared by the failover", lamp)
+	}
+	if h.agent.count("subscribe", 1) != 0 {
+		t.Fatal("subscribed to messages on branch, which does not offer MWI")
+	}
+	// A report from a server we do not follow changes nothing.
+	h.agent.events <- phone.Event{Kind: phone.EventMWI, Server: 0, Waiting: true}
+	h.settle()
+	if len(of[*MWIEvent](h)) != 2 {
+		t.Fatal("the lamp lit from a server that is not in use")
+	}
+	h.agent.set(0, up)
+	h.advanceUntil(20*time.Second, "back home", func() bool { return h.stage() == StageNormal })
+	if h.agent.count("subscribe", 0) != 2 {
+		t.Fatal("not subscribed again on home after failback")
+	}
+}

@@ -213,7 +213,24 @@ func (f *fakeAgent) Resume(id string) error {
 }
 
 func (f *fakeAgent) SendDTMF(id, digits string) error { return f.callOp("dtmf", id+" "+digits) }
-func (f *fakeAgent) Calls() []phone.CallInfo          { return nil }
+func (f *fakeAgent) Transfer(id, target string) error { return f.callOp("transfer", id+" "+target) }
+func (f *fakeAgent) Conference(ids ...string) error {
+	return f.callOp("conference", strings.Join(ids, " "))
+}
+
+func (f *fakeAgent) SubscribeMWI(ctx context.Context, server int, expires time.Duration) error {
+	m := f.record("subscribe", server)
+	if m != up {
+		return errors.New("no MWI (fake)")
+	}
+	return nil
+}
+
+func (f *fakeAgent) UnsubscribeMWI(ctx context.Context, server int) error {
+	f.record("unsubscribe", server)
+	return nil
+}
+func (f *fakeAgent) Calls() []phone.CallInfo { return nil }
 
 // harness runs a Manager on a fake clock and collects its events.
 type harness struct {

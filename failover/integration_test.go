@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -474,4 +475,27 @@ func TestLiveEchoTest600(t *testing.T) {
 		t.Fatal(err)
 	}
 	lp.waitCall("ended", 5*time.Second)
+}
+
+// The seed: "The Message Waiting Indicator is cleared" during failover; it comes back on home.
+func TestLiveMessageWaitingAcrossFailover(t *testing.T) {
+	vm, _ := labtest.Voicemail(t)
+	p := labtest.Pair(t, lab.ServerOptions{VoicemailAddr: vm})
+	lp := startLivePhone(t, p, "")
+	lamp := func(waiting bool) {
+		t.Helper()
+		lp.waitEvent(5*time.Second, fmt.Sprintf("lamp %v", waiting), func(ev Event) bool {
+			m, ok := ev.(*MWIEvent)
+			return ok && m.Waiting == waiting
+		})
+	}
+	lamp(true)
+	killAt(t, p.Home)
+	lamp(false) // cleared at once by the failover
+	lp.waitStage(StageAlternate, "alternate", 5*time.Second)
+	if err := p.Home.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitStage(StageNormal, "home", 10*time.Second)
+	lamp(true) // subscribed again on home
 }

@@ -38,7 +38,11 @@ type Agent interface {
 	Hold(id string) error
 	Resume(id string) error
 	SendDTMF(id, digits string) error
+	Transfer(id, target string) error
+	Conference(ids ...string) error
 	Calls() []phone.CallInfo
+	SubscribeMWI(ctx context.Context, server int, expires time.Duration) error
+	UnsubscribeMWI(ctx context.Context, server int) error
 }
 
 // ErrClosed is returned by a Manager that has shut down.
@@ -91,22 +95,26 @@ type Manager struct {
 	lastActions  []Action
 	shutdownWait []func() // run when the unregistrations of a shutdown have finished
 	callsGone    func()   // run when the last call has ended, during a shutdown
+	mwiServer    int      // the server whose message-summary we follow, -1: none
+	mwiWaiting   bool     // the lamp
+	mwiRefresh   clock.Timer
 }
 
 // New makes a Manager for the configuration, using agent for SIP.
 func New(cfg *config.Config, agent Agent, opts ...Option) *Manager {
 	m := &Manager{
-		cfg:      cfg,
-		agent:    agent,
-		clock:    clock.Real{},
-		rand:     rand.Float64,
-		log:      slog.Default(),
-		bus:      newBus(),
-		inbox:    make(chan func(), 256),
-		loopDone: make(chan struct{}),
-		active:   -1,
-		stage:    StageTransition,
-		calls:    map[string]phone.CallInfo{},
+		cfg:       cfg,
+		agent:     agent,
+		clock:     clock.Real{},
+		rand:      rand.Float64,
+		log:       slog.Default(),
+		bus:       newBus(),
+		inbox:     make(chan func(), 256),
+		loopDone:  make(chan struct{}),
+		active:    -1,
+		stage:     StageTransition,
+		calls:     map[string]phone.CallInfo{},
+		mwiServer: -1,
 	}
 	for _, o := range opts {
 		o(m)

@@ -466,12 +466,21 @@ func (m *Manager) onAgentEvent(ev phone.Event) {
 	s := &server{idx: -1}
 	if ev.Server >= 0 && ev.Server < len(m.servers) {
 		s = m.servers[ev.Server]
-	} else if ev.Kind != phone.EventCall && ev.Kind != phone.EventDigit {
+	} else if ev.Kind != phone.EventCall && ev.Kind != phone.EventDigit && ev.Kind != phone.EventCallNote {
 		return
 	}
 	switch ev.Kind {
 	case phone.EventCall:
 		m.onCall(ev.Call)
+	case phone.EventCallNote:
+		if ev.Err != nil {
+			m.emit("error", &ErrorEvent{Reason: fmt.Sprintf("call %s: %v", ev.Call.ID, ev.Err)})
+		}
+	case phone.EventMWI:
+		if ev.Server == m.mwiServer && ev.Waiting != m.mwiWaiting {
+			m.mwiWaiting = ev.Waiting
+			m.emit("mwi", &MWIEvent{Waiting: ev.Waiting, Server: s.cfg.Name})
+		}
 	case phone.EventDigit:
 		m.emit("dtmf", &DTMFEvent{ID: ev.Call.ID, Digit: string(ev.Digit)})
 	case phone.EventServerTrouble:
@@ -591,6 +600,7 @@ func (m *Manager) setStage(st Stage, reason string) {
 	if st == StageTransition {
 		m.dropHeldCalls()
 	}
+	m.followMWI()
 	m.log.Info("stage", "stage", st, "server", srv, "previous", prev, "reason", reason)
 	ev := m.stageEvent(reason)
 	ev.Previous = prev

@@ -66,12 +66,16 @@ func (upAgent) SetAdmission(phone.Admission)                         {}
 func (upAgent) Dial(context.Context, int, string, time.Duration) (string, error) {
 	return "", phone.ErrNoResponse
 }
-func (upAgent) Answer(string) error           { return nil }
-func (upAgent) Hangup(string, string) error   { return nil }
-func (upAgent) Hold(string) error             { return nil }
-func (upAgent) Resume(string) error           { return nil }
-func (upAgent) SendDTMF(string, string) error { return nil }
-func (upAgent) Calls() []phone.CallInfo       { return nil }
+func (upAgent) Answer(string) error                                    { return nil }
+func (upAgent) Hangup(string, string) error                            { return nil }
+func (upAgent) Hold(string) error                                      { return nil }
+func (upAgent) Resume(string) error                                    { return nil }
+func (upAgent) SendDTMF(string, string) error                          { return nil }
+func (upAgent) Calls() []phone.CallInfo                                { return nil }
+func (upAgent) Transfer(string, string) error                          { return nil }
+func (upAgent) Conference(...string) error                             { return nil }
+func (upAgent) SubscribeMWI(context.Context, int, time.Duration) error { return nil }
+func (upAgent) UnsubscribeMWI(context.Context, int) error              { return nil }
 
 var timeFormat = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 

@@ -77,7 +77,11 @@ func StartBaresip(dir, user, registrar string) (*Baresip, error) {
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;regint=600;answermode=manual\n", user, registrar, Password)
+	// The address of record is on the lab's domain (127.0.0.1, as the phone's is); every request goes
+	// through the registrar as outbound proxy, so calls to user@127.0.0.1 reach the lab.
+	host, _, _ := net.SplitHostPort(registrar)
+	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s;lr\";regint=600;answermode=manual\n",
+		user, host, Password, registrar)
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,8 @@ type ServerOptions struct {
 	Aliases []string
 	// EchoAddr (host:port) receives calls to 600, the echo test.
 	EchoAddr string
+	// VoicemailAddr (host:port) receives message-summary SUBSCRIBEs.
+	VoicemailAddr string
 	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
 	// timeout: a small watchdog shell kills the server's process group then.
 	DieWithMe bool
@@ -80,7 +82,7 @@ func (s *Server) Start() error {
 	var cfg bytes.Buffer
 	err := cfgTemplate.Execute(&cfg, map[string]any{
 		"IP": s.IP, "Port": s.Port, "Aliases": s.opts.Aliases, "AuthAlgorithm": s.opts.AuthAlgorithm,
-		"EchoAddr":   s.opts.EchoAddr,
+		"EchoAddr": s.opts.EchoAddr, "VoicemailAddr": s.opts.VoicemailAddr,
 		"ModulePath": ModulePath(),
 	})
 	if err != nil {

@@ -89,6 +89,11 @@ func StartEcho(dir string, port int) (*SIPp, error) {
 	return StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport))
 }
 
+// StartVoicemail runs the lab's voicemail (message-summary subscriptions) on 127.0.0.1:port.
+func StartVoicemail(dir string, port int) (*SIPp, error) {
+	return StartSIPp(dir, "voicemail", port)
+}
+
 // RegisterWith registers user at registrar with its Contact on 127.0.0.1:contactPort (lab password).
 func RegisterWith(dir, user string, contactPort int, registrar string) error {
 	port, err := FreePort()

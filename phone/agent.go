@@ -64,8 +64,9 @@ type Agent struct {
 	byCallID  map[string]*call // by SIP Call-ID
 	nextCall  int
 	admit     Admission
-	down      map[int]bool // servers the manager knows are down
-	busyUntil time.Time    // the busy tone plays until then
+	down      map[int]bool             // servers the manager knows are down
+	busyUntil time.Time                // the busy tone plays until then
+	mwi       map[int]*mwiSubscription // message-summary subscriptions, by server
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,7 +92,8 @@ func Start(opts Options) (*Agent, error) {
 		opts.Listen = "0.0.0.0:0"
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"), events: make(chan Event, 256),
-		calls: map[string]*call{}, byCallID: map[string]*call{}, down: map[int]bool{}}
+		calls: map[string]*call{}, byCallID: map[string]*call{}, down: map[int]bool{},
+		mwi: map[int]*mwiSubscription{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 
 	if err := a.bind(opts.Listen); err != nil {
@@ -127,6 +129,8 @@ func Start(opts Options) (*Agent, error) {
 	srv.OnAck(a.onAck)
 	srv.OnBye(a.onBye)
 	srv.OnInfo(a.onInfo)
+	srv.OnNotify(a.onNotify)
+	srv.OnRefer(a.onRefer)
 
 	for i, s := range opts.Servers {
 		link, err := a.newLink(i, s)

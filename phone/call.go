@@ -31,13 +31,14 @@ const (
 
 // CallInfo is a snapshot of one call.
 type CallInfo struct {
-	ID       string
-	State    CallState
-	Remote   string // the far end, user@host
-	Outgoing bool
-	Server   int    // the server the call went through (-1: not from a configured server)
-	Reason   string // why it ended
-	Stats    MediaStats
+	ID         string
+	State      CallState
+	Remote     string // the far end, user@host
+	Outgoing   bool
+	Server     int    // the server the call went through (-1: not from a configured server)
+	Reason     string // why it ended
+	Conference bool   // mixed with the phone's other conference calls
+	Stats      MediaStats
 }
 
 // Admission decides about an incoming call: 0 to let it ring, or the status code (and reason) to answer
@@ -74,19 +75,24 @@ type call struct {
 	held      bool      // held by us
 	remoteDir Direction // what the far end last asked for
 
-	port     *audio.Port             // the call's connection to the sound engine, once it talks
-	cancel   context.CancelCauseFunc // outgoing: ends the INVITE
-	answerCh chan struct{}           // incoming: answer it
-	rejectCh chan string             // incoming: refuse it, with this reason
-	ss       *sipgo.DialogServerSession
-	done     chan struct{}
-	endOnce  sync.Once
+	port       *audio.Port             // the call's connection to the sound engine, once it talks
+	cancel     context.CancelCauseFunc // outgoing: ends the INVITE
+	answerCh   chan struct{}           // incoming: answer it
+	rejectCh   chan string             // incoming: refuse it, with this reason
+	ss         *sipgo.DialogServerSession
+	referDone  chan int // the final status the far end reports for our REFER
+	referTo    string   // where we asked the far end to go
+	referredTo string   // where the far end asked us to go
+	conference bool     // mixed with the other conference calls
+	done       chan struct{}
+	endOnce    sync.Once
 }
 
 func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ci := CallInfo{ID: c.id, State: c.state, Remote: c.remote, Outgoing: c.outgoing, Server: c.server, Reason: c.reason}
+	ci := CallInfo{ID: c.id, State: c.state, Remote: c.remote, Outgoing: c.outgoing, Server: c.server, Reason: c.reason,
+		Conference: c.conference}
 	if c.media != nil {
 		ci.Stats = c.media.Stats()
 	}
@@ -341,6 +347,11 @@ func (a *Agent) offerCodecs() ([]audio.Codec, []uint8) {
 // Dial places a call to target through server. It returns once the server has answered the INVITE at all
 // (a provisional or final response), within respTimeout; the call's progress then arrives as events.
 func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error) {
+	return a.invite(ctx, server, target, respTimeout)
+}
+
+// invite is Dial with extra headers (a transfer's Replaces).
+func (a *Agent) invite(ctx context.Context, server int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
 	l, err := a.link(server)
 	if err != nil {
 		return "", err
@@ -380,6 +391,9 @@ func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range extra {
+		req.AppendHeader(h)
+	}
 	req.SetBody(body)
 
 	if err := a.ensureConnection(ctx, l); err != nil {
@@ -639,19 +653,21 @@ func (c *call) answerIncoming(offer remoteMedia) {
 	c.media.start()
 	res := sip.NewSDPResponseFromRequest(c.ss.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
-	// WriteResponse retransmits the 200 until the ACK arrives.
-	if err := c.ss.WriteResponse(res); err != nil {
-		c.end("answer not acknowledged: " + err.Error())
-		return
-	}
+	// The dialog exists from our 200 on: the far end may send its next request right after its ACK.
 	dlg, err := dialogFromUAS(c.ss.InviteRequest, res, 1)
 	if err != nil {
+		c.ss.Respond(sip.StatusBadRequest, err.Error(), nil)
 		c.end(err.Error())
 		return
 	}
 	c.mu.Lock()
 	c.dlg = dlg
 	c.mu.Unlock()
+	// WriteResponse retransmits the 200 until the ACK arrives.
+	if err := c.ss.WriteResponse(res); err != nil {
+		c.end("answer not acknowledged: " + err.Error())
+		return
+	}
 	c.setState(CallActive)
 	_ = a
 }
@@ -879,7 +895,17 @@ func (a *Agent) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
-	c.end("the far end hung up")
+	c.mu.Lock()
+	referTo, referredTo := c.referTo, c.referredTo
+	c.mu.Unlock()
+	switch {
+	case referTo != "":
+		c.end("transferred to " + referTo) // the transferee ends the call once the transfer is done
+	case referredTo != "":
+		c.end("transferred by the far end to " + referredTo)
+	default:
+		c.end("the far end hung up")
+	}
 }
 
 func (a *Agent) onInfo(req *sip.Request, tx sip.ServerTransaction) {
@@ -904,4 +930,51 @@ func (a *Agent) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+}
+
+// Conference joins calls into one three-way (or more) conference, mixed here: held calls are resumed,
+// and each party then hears the phone's user and the others.
+func (a *Agent) Conference(ids ...string) error {
+	e := a.opts.Audio
+	if e == nil {
+		return errors.New("conference: no audio engine to mix in")
+	}
+	if len(ids) < 2 {
+		return errors.New("conference: it takes two calls")
+	}
+	var calls []*call
+	for _, id := range ids {
+		c, err := a.lookup(id)
+		if err != nil {
+			return err
+		}
+		calls = append(calls, c)
+	}
+	for _, c := range calls {
+		c.mu.Lock()
+		held := c.held
+		c.mu.Unlock()
+		if held {
+			if err := a.Resume(c.id); err != nil {
+				return fmt.Errorf("conference: %w", err)
+			}
+		}
+	}
+	var ports []*audio.Port
+	for _, c := range calls {
+		c.connectAudio()
+		c.mu.Lock()
+		if c.port == nil {
+			c.mu.Unlock()
+			return fmt.Errorf("conference: call %s has no audio", c.id)
+		}
+		ports = append(ports, c.port)
+		c.conference = true
+		c.mu.Unlock()
+	}
+	e.Conference(ports...)
+	for _, c := range calls {
+		a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
+	}
+	return nil
 }

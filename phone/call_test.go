@@ -3,6 +3,7 @@ package phone
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,4 +230,198 @@ func TestTonesFollowTheCall(t *testing.T) {
 		t.Fatalf("tone during the call: %s", tone)
 	}
 	a.Hangup(id, "hung up")
+}
+
+// Blind transfer: baresip, asked by REFER, calls the echoing far end, reports success by NOTIFY, and our
+// call ends as transferred.
+func TestBlindTransferToAnotherParty(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", k.Addr())
+	far := labtest.FarEnd(t, "1002", k.Addr())
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.WaitEvent("CALL_INCOMING", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	bs.Command("accept", "")
+	waitCall(t, a, id, CallActive, 3*time.Second)
+	if err := a.Transfer(id, "1002"); err != nil {
+		t.Fatal(err)
+	}
+	ended := waitCall(t, a, id, CallEnded, 10*time.Second)
+	if ended.Reason != "transferred to sip:1002@127.0.0.1" {
+		t.Fatalf("ended with %q", ended.Reason)
+	}
+	if far.Received("INVITE") != 1 {
+		t.Fatal("the transfer target was never called")
+	}
+}
+
+// Attended transfer between two Stayline phones: A talks to B, holds B, consults the far end, then
+// transfers: B (the transferee) replaces A's consultation call with a call of its own (INVITE with
+// Replaces) and both of A's calls end. (baresip 1.0 cannot be the transferee here: it runs the
+// Refer-To through printf, and the escaped Replaces comes out as garbage.)
+func TestAttendedTransferJoinsTheTwoCalls(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	far := labtest.FarEnd(t, "1002", k.Addr())
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	b, err := Start(Options{Account: config.Account{User: "1004", Password: lab.Password, Domain: "127.0.0.1"},
+		Servers: []config.Server{srv("home", k, config.TransportUDP)}, Listen: "127.0.0.1:0",
+		Logger: a.opts.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for _, ag := range []*Agent{a, b} {
+		if _, err := ag.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := a.Dial(context.Background(), 0, "1004", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := waitCall(t, b, "", CallIncoming, 3*time.Second)
+	b.Answer(in.ID)
+	waitCall(t, a, first, CallActive, 3*time.Second)
+	if err := a.Hold(first); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, first, CallHeld, 3*time.Second)
+	consult, err := a.Dial(context.Background(), 0, "1002", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, consult, CallActive, 3*time.Second)
+	if err := a.Transfer(first, consult); err != nil {
+		t.Fatal(err)
+	}
+	ended := map[string]string{}
+	deadline := time.After(10 * time.Second)
+	for len(ended) < 2 {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind == EventCall && ev.Call.State == CallEnded {
+				ended[ev.Call.ID] = ev.Call.Reason
+			}
+		case <-deadline:
+			t.Fatalf("ended so far: %v", ended)
+		}
+	}
+	if ended[consult] != "joined by the transfer" || !strings.HasPrefix(ended[first], "transferred to sip:1002@127.0.0.1?Replaces=") {
+		t.Fatalf("ended %v", ended)
+	}
+	msgs, _ := os.ReadFile(far.MessagesFile())
+	if far.Received("INVITE") != 2 || !strings.Contains(string(msgs), "Replaces: ") {
+		t.Fatal("the far end never got the transferee's INVITE with Replaces")
+	}
+	// B now talks to the far end.
+	if calls := b.Calls(); len(calls) != 1 || calls[0].Remote != "1002@127.0.0.1" || calls[0].State != CallActive {
+		t.Fatalf("the transferee's calls: %+v", calls)
+	}
+}
+
+// baresip transfers us (blind): the phone calls the target itself and its first call ends.
+func TestTransferredByBaresip(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", k.Addr())
+	far := labtest.FarEnd(t, "1002", k.Addr())
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs.WaitEvent("CALL_INCOMING", 3*time.Second)
+	bs.Command("accept", "")
+	waitCall(t, a, id, CallActive, 3*time.Second)
+	if _, err := bs.Command("transfer", "sip:1002@127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	ended := waitCall(t, a, id, CallEnded, 10*time.Second)
+	if ended.Reason != "transferred by the far end to sip:1002@127.0.0.1" {
+		t.Fatalf("ended with %q", ended.Reason)
+	}
+	if far.Received("INVITE") != 1 {
+		t.Fatal("the phone did not call the transfer target")
+	}
+	if calls := a.Calls(); len(calls) != 1 || calls[0].Remote != "1002@127.0.0.1" {
+		t.Fatalf("calls after the transfer: %+v", calls)
+	}
+}
+
+// A three-way conference mixed here: what baresip says (its 440 Hz tone) is sent on to the echoing far
+// end, which plays it back: the level received on the echo call rises from silence to the tone's.
+func TestConferenceMixesTheParties(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", k.Addr())
+	labtest.FarEnd(t, "1002", k.Addr())
+	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: "null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a.opts.Audio = engine
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	echo, err := a.Dial(context.Background(), 0, "1002", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, echo, CallActive, 3*time.Second)
+	if err := a.Hold(echo); err != nil {
+		t.Fatal(err)
+	}
+	tone, err := a.Dial(context.Background(), 0, "1003", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs.WaitEvent("CALL_INCOMING", 3*time.Second)
+	bs.Command("accept", "")
+	waitCall(t, a, tone, CallActive, 3*time.Second)
+	eventually(t, 3*time.Second, "baresip's tone", func() bool { return callStats(t, a, tone).RxLevel > 1000 })
+	if err := a.Conference(echo, tone); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "baresip's tone, echoed back through the conference",
+		func() bool { return callStats(t, a, echo).RxLevel > 1000 })
+}
+
+func TestMessageWaitingFromTheVoicemail(t *testing.T) {
+	vmAddr, vm := labtest.Voicemail(t)
+	k := labtest.Server(t, "home", lab.ServerOptions{VoicemailAddr: vmAddr})
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	if err := a.SubscribeMWI(ctxFor(t, 2*time.Second), 0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(3 * time.Second)
+	for {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind == EventMWI {
+				if !ev.Waiting || ev.Server != 0 {
+					t.Fatalf("MWI event %+v", ev)
+				}
+				if err := a.UnsubscribeMWI(ctxFor(t, 2*time.Second), 0); err != nil {
+					t.Fatalf("unsubscribe: %v", err)
+				}
+				if vm.Received("SUBSCRIBE") != 2 {
+					t.Fatal("the voicemail did not see the subscription end")
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no message-waiting report")
+		}
+	}
 }

@@ -14,13 +14,19 @@ const (
 	EventCall EventKind = "call"
 	// EventDigit: the far end sent a DTMF digit on Call.ID.
 	EventDigit EventKind = "digit"
+	// EventCallNote: something about Call the user should know that is not a state change (Err says
+	// what: a transfer that failed).
+	EventCallNote EventKind = "call_note"
+	// EventMWI: a server reported whether messages are waiting (Waiting).
+	EventMWI EventKind = "mwi"
 )
 
 // Event is something the agent noticed about a server without being asked.
 type Event struct {
-	Kind   EventKind
-	Server int // index in the configured server list
-	Err    error
-	Call   CallInfo
-	Digit  byte
+	Kind    EventKind
+	Server  int // index in the configured server list
+	Err     error
+	Call    CallInfo
+	Digit   byte
+	Waiting bool
 }

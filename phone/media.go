@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -27,6 +28,7 @@ type MediaStats struct {
 	JitterMs  float64
 	Late      uint64 // arrived too late to play
 	Concealed uint64 // ticks played from concealment
+	RxLevel   int    // peak level of the audio received lately (0..32767), for a level meter
 }
 
 // media is one call's RTP session: RTP on an even port, RTCP on the next. Its tick sends one frame and
@@ -60,6 +62,7 @@ type media struct {
 
 	txPackets atomic.Uint64
 	txOctets  atomic.Uint64
+	rxLevel   float64 // decaying peak of the decoded audio
 	rxDigits  lastDigit
 
 	ctx    context.Context
@@ -161,6 +164,7 @@ func (m *media) Stats() MediaStats {
 	}
 	js := m.jb.Stats()
 	st.Late, st.Concealed = js.Late, js.Concealed
+	st.RxLevel = int(m.rxLevel)
 	return st
 }
 
@@ -250,6 +254,11 @@ func (m *media) playFrame() {
 	if payload, ok := m.jb.Pop(); ok {
 		pcm = m.codec.Decode(pcm, payload)
 		m.plc.Good(pcm)
+		peak := 0.0
+		for _, v := range pcm {
+			peak = max(peak, math.Abs(float64(v)))
+		}
+		m.rxLevel = max(peak, m.rxLevel*0.9) // falls by about 20 dB a second
 	} else {
 		pcm = m.plc.Conceal(pcm, n)
 	}

@@ -129,3 +129,19 @@ func Echo(t testing.TB) string {
 	t.Cleanup(s.Stop)
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
+
+// Voicemail runs the lab's voicemail and returns its host:port, for ServerOptions.VoicemailAddr.
+func Voicemail(t testing.TB) (string, *lab.SIPp) {
+	t.Helper()
+	Need(t, "sipp")
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := lab.StartVoicemail(t.TempDir(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return fmt.Sprintf("127.0.0.1:%d", port), s
+}
