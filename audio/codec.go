@@ -8,7 +8,8 @@ import (
 // FrameDurationMs is the length of every audio frame and RTP packet: 20 ms (ptime 20).
 const FrameDurationMs = 20
 
-// Codec turns one 20 ms frame of 16-bit mono PCM into an RTP payload and back.
+// Codec turns one 20 ms frame of 16-bit mono PCM into an RTP payload and back. A Codec may keep state
+// (G.722's predictors): make one per call with NewCodec.
 type Codec interface {
 	// Name is the encoding name of SDP's rtpmap ("PCMU").
 	Name() string
@@ -30,7 +31,19 @@ type Codec interface {
 func FrameSamples(c Codec) int { return c.SampleRate() * FrameDurationMs / 1000 }
 
 // Supported lists the codecs this build can use, by name.
-func Supported() []string { return []string{"PCMU", "PCMA"} }
+func Supported() []string {
+	names := []string{"PCMU", "PCMA", "G722"}
+	if _, err := newOpus(); err == nil {
+		names = append(names, "opus")
+	}
+	return names
+}
+
+// RTPMapParams is implemented by codecs whose rtpmap carries encoding parameters (Opus: "2").
+type RTPMapParams interface{ RTPMapParams() string }
+
+// Fmtper is implemented by codecs with format parameters to put in SDP.
+type Fmtper interface{ Fmtp() string }
 
 // NewCodec makes the codec called name (case-insensitive).
 func NewCodec(name string) (Codec, error) {
@@ -39,6 +52,10 @@ func NewCodec(name string) (Codec, error) {
 		return ulaw{}, nil
 	case "PCMA":
 		return alaw{}, nil
+	case "G722":
+		return newG722(), nil
+	case "OPUS":
+		return newOpus()
 	}
 	return nil, fmt.Errorf("codec %q is not supported (supported: %s)", name, strings.Join(Supported(), ", "))
 }

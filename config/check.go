@@ -103,8 +103,8 @@ func (c *Config) check() error {
 		return bad("audio.backend", "%q is not one of default, null", c.Audio.Backend)
 	}
 	for _, codec := range c.Audio.Codecs {
-		if err := checkText(codec); err != nil || codec == "" {
-			return bad("audio.codecs", "%q is not a codec name", codec)
+		if !knownCodec(codec) {
+			return bad("audio.codecs", "%q is not one of PCMU, PCMA, G722, opus", codec)
 		}
 	}
 	return nil
@@ -166,4 +166,13 @@ func checkAddress(addr string) error {
 		host = h
 	}
 	return checkHost(host)
+}
+
+func knownCodec(name string) bool {
+	for _, k := range []string{"PCMU", "PCMA", "G722", "opus"} {
+		if strings.EqualFold(name, k) {
+			return true
+		}
+	}
+	return false
 }

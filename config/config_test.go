@@ -103,6 +103,7 @@ func TestBrokenFilesNameTheLine(t *testing.T) {
 		{"bad policy", head + "\n[failover]\nregistration = \"both\"\n", 9, "not one of alternate, simultaneous"},
 		{"bad lines", head + "\n[calls]\nlines = 0\n", 9, "between 1 and 24"},
 		{"bad backend", head + "\n[audio]\nbackend = \"pulse\"\n", 9, "not one of default, null"},
+		{"unknown codec", head + "\n[audio]\ncodecs = [\"PCMU\", \"G729\"]\n", 9, `"G729" is not one of`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

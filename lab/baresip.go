@@ -66,6 +66,7 @@ func StartBaresip(dir, user, registrar string) (*Baresip, error) {
 		"module_path " + baresipModules(),
 		"module g711.so",
 		"module g722.so",
+		"module opus.so",
 		"module ausine.so",
 		"module aufile.so",
 		"module ctrl_tcp.so",

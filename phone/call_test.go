@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -423,5 +424,81 @@ func TestMessageWaitingFromTheVoicemail(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no message-waiting report")
 		}
+	}
+}
+
+// recorder is a Sink that keeps what it is given.
+type recorder struct {
+	mu  sync.Mutex
+	pcm []int16
+}
+
+func (r *recorder) Write(pcm []int16) {
+	r.mu.Lock()
+	r.pcm = append(r.pcm, pcm...)
+	r.mu.Unlock()
+}
+
+func (r *recorder) samples() []int16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int16(nil), r.pcm...)
+}
+
+// Wideband calls with baresip: the codec is negotiated, and our decoder turns baresip's audio back into
+// its 440 Hz tone at 16 kHz.
+func TestWidebandCallsWithBaresip(t *testing.T) {
+	for _, codec := range []string{"G722", "opus"} {
+		t.Run(codec, func(t *testing.T) { widebandCall(t, codec) })
+	}
+}
+
+func widebandCall(t *testing.T, codec string) {
+	if _, err := audio.NewCodec(codec); err != nil {
+		t.Skip(err)
+	}
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", k.Addr())
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a.opts.Codecs = []string{codec}
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs.WaitEvent("CALL_INCOMING", 3*time.Second)
+	bs.Command("accept", "")
+	waitCall(t, a, id, CallActive, 3*time.Second)
+	c, err := a.lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	c.media.setAudio(&audio.Sine{Freq: 1000, Rate: 16000, Level: 0.3}, rec)
+	time.Sleep(1500 * time.Millisecond)
+	if st := callStats(t, a, id); st.Codec != codec || st.Lost != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	pcm := rec.samples()
+	if len(pcm) < 16000 {
+		t.Fatalf("only %d samples played", len(pcm))
+	}
+	tail := pcm[len(pcm)-8000:] // half a second, well after the start
+	crossings := 0
+	var peak int16
+	for i := 1; i < len(tail); i++ {
+		if (tail[i-1] < 0) != (tail[i] < 0) {
+			crossings++
+		}
+		peak = max(peak, tail[i])
+	}
+	freq := float64(crossings) / 2 / 0.5
+	if freq < 420 || freq > 460 || peak < 1000 {
+		t.Fatalf("decoded baresip's %s as %.0f Hz at peak %d, want its 440 Hz tone", codec, freq, peak)
+	}
+	if !strings.Contains(strings.ToLower(bs.Log()), "set audio decoder: "+strings.ToLower(codec)) {
+		t.Fatalf("baresip did not decode %s", codec)
 	}
 }

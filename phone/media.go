@@ -103,7 +103,9 @@ func (m *media) Port() int { return m.rtpConn.LocalAddr().(*net.UDPAddr).Port }
 func (m *media) configure(remote *net.UDPAddr, codec audio.Codec, pt uint8, dtmfPT int, dir Direction) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.codec != nil && codec.Name() != m.codec.Name() {
+	if m.codec != nil && codec.Name() == m.codec.Name() {
+		codec = m.codec // the same codec: keep its state (G.722's predictors)
+	} else if m.codec != nil {
 		m.jb = audio.NewJitterBuffer(2, 10)
 	}
 	if m.remote == nil || !m.remote.IP.Equal(remote.IP) || m.remote.Port != remote.Port {

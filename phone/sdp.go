@@ -74,7 +74,14 @@ func marshalSDP(m localMedia) ([]byte, error) {
 	for i, c := range m.Codecs {
 		pt := m.PTs[i]
 		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(pt)))
-		md.Attributes = append(md.Attributes, sdp.NewAttribute("rtpmap", fmt.Sprintf("%d %s/%d", pt, c.Name(), c.ClockRate())))
+		rtpmap := fmt.Sprintf("%d %s/%d", pt, c.Name(), c.ClockRate())
+		if p, ok := c.(audio.RTPMapParams); ok {
+			rtpmap += "/" + p.RTPMapParams()
+		}
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("rtpmap", rtpmap))
+		if f, ok := c.(audio.Fmtper); ok {
+			md.Attributes = append(md.Attributes, sdp.NewAttribute("fmtp", fmt.Sprintf("%d %s", pt, f.Fmtp())))
+		}
 	}
 	if m.DTMF >= 0 {
 		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(m.DTMF))
