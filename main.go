@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -39,11 +40,25 @@ func run() int {
 		headOnly = flag.Bool("headless", false, "no window: commands on standard input, JSON events on standard output")
 		logLevel = flag.String("log-level", "info", "log level on standard error: debug, info, warn, error")
 		showVer  = flag.Bool("version", false, "print the version and exit")
+		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile to this file (for measuring)")
 	)
 	flag.Parse()
 	if *showVer {
 		fmt.Println("stayline", version)
 		return 0
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stayline:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "stayline:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -6,7 +6,9 @@ import (
 	"github.com/gen2brain/malgo"
 )
 
-// The null backend must open a context with no sound card: it is what CI and headless machines use.
+// miniaudio's null backend (the constant malgo misnames) opens with no sound card. The engine does not
+// use it for "null" (it costs CPU for nothing), but a context on it is how a machine without sound can
+// still list "devices", and it proves the constant.
 func TestNullBackendOpensWithoutSoundCard(t *testing.T) {
 	backends, err := Backends("null")
 	if err != nil {

@@ -87,8 +87,8 @@ func TestToneCadencesAndFrequencies(t *testing.T) {
 	}
 }
 
-// With no sound card the engine runs on miniaudio's null device: 50 callbacks a second, silence in.
-func TestEngineOnTheNullDevice(t *testing.T) {
+// The null engine has no device: silence in, nothing out, no thread.
+func TestEngineWithoutADevice(t *testing.T) {
 	e, err := OpenEngine(EngineOptions{Backend: "null", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -100,10 +100,9 @@ func TestEngineOnTheNullDevice(t *testing.T) {
 	if e.CurrentTone() != ToneRingback {
 		t.Fatal("tone not set")
 	}
-	start := e.Callbacks()
-	time.Sleep(300 * time.Millisecond)
-	if n := e.Callbacks() - start; n < 10 || n > 20 {
-		t.Fatalf("%d callbacks in 300 ms, want about 15", n)
+	time.Sleep(100 * time.Millisecond)
+	if n := e.Callbacks(); n != 0 {
+		t.Fatalf("%d device callbacks on the null engine", n)
 	}
 	frame := make([]int16, 160)
 	if n := p.Read(frame); n != 160 || rms(frame) != 0 {

@@ -75,8 +75,9 @@ func (m *Manager) admit(server int) (int, string) {
 		switch {
 		case m.loggedOff:
 			code, reason = 480, "Logged Off"
-		case m.stage == StageTransition || m.stage == StageNoService:
-			// In limbo no call is taken: 480 lets the server divert it (voicemail).
+		case m.stage == StageTransition || m.stage == StageFailback || m.stage == StageNoService:
+			// While the registration moves (and with no service) no new call is taken: 480 lets the
+			// server divert it, to voicemail (issue 3 asks this of failback as well as transition).
 			code, reason = 480, "Temporarily Unavailable"
 		case m.callCounts().Total() >= m.cfg.Calls.Lines:
 			code, reason = 486, "Busy Here"

@@ -226,6 +226,9 @@ func TestFailbackFailureReturnsToAlternate(t *testing.T) {
 	h.agent.set(0, up)
 	h.agent.setRegister(0, silent) // keep-alives answered, REGISTER not
 	h.advanceUntil(20*time.Second, "failback", func() bool { return h.stage() == StageFailback })
+	if code, _ := h.agent.admission(1); code != 480 {
+		t.Fatalf("an INVITE during failback got %d, want 480 (issue 3)", code)
+	}
 	h.advance(2 * time.Second)
 	h.wantStage(StageAlternate, "branch")
 	if !h.registered(1) {

@@ -36,6 +36,16 @@ type FarEnd struct {
 
 // StartFarEnd runs an echoing SIPp UAS on a free port and registers it as user on each registrar.
 func StartFarEnd(dir, user string, registrars ...string) (*FarEnd, error) {
+	return startFarEnd(dir, "uas-echo", user, registrars)
+}
+
+// StartFarEndWithoutEvents is StartFarEnd with a far end that offers no telephone-event (so DTMF must
+// go by SIP INFO).
+func StartFarEndWithoutEvents(dir, user string, registrars ...string) (*FarEnd, error) {
+	return startFarEnd(dir, "uas-echo-noevents", user, registrars)
+}
+
+func startFarEnd(dir, scenario, user string, registrars []string) (*FarEnd, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -44,7 +54,7 @@ func StartFarEnd(dir, user string, registrars ...string) (*FarEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	uas, err := StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport))
+	uas, err := StartSIPp(dir, scenario, port, "-rtp_echo", "-mp", strconv.Itoa(mport))
 	if err != nil {
 		return nil, err
 	}

@@ -502,3 +502,51 @@ func widebandCall(t *testing.T, codec string) {
 		t.Fatalf("baresip did not decode %s", codec)
 	}
 }
+
+// A far end without RFC 4733 gets its digits by SIP INFO, one request a digit.
+func TestDTMFFallsBackToSIPInfo(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	far := labtest.FarEndWithoutEvents(t, "1002", k.Addr())
+	a, id := activeCall(t, srv("home", k, config.TransportUDP))
+	if err := a.SendDTMF(id, "73"); err != nil {
+		t.Fatal(err)
+	}
+	if n := far.Received("INFO"); n != 2 {
+		t.Fatalf("far end got %d INFOs, want 2", n)
+	}
+	msgs, _ := os.ReadFile(far.MessagesFile())
+	if !strings.Contains(string(msgs), "Signal=7") || !strings.Contains(string(msgs), "Signal=3") {
+		t.Fatal("the INFO bodies do not carry the digits")
+	}
+}
+
+// RFC 4733 encoding: a digit's packets share its timestamp, the duration grows, the last three carry
+// the end bit, and the receiver reports the digit once.
+func TestDTMFEventEncoding(t *testing.T) {
+	code, _ := dtmfCode('#')
+	s := &dtmfSender{digit: code, ts: 4242}
+	var rx lastDigit
+	var got []byte
+	ends := 0
+	for i := 0; !s.done(); i++ {
+		p, marker := s.next(160)
+		if marker != (i == 0) {
+			t.Fatalf("packet %d marker %v", i, marker)
+		}
+		if p[0] != 11 || p[1]&0x3f != dtmfVolume {
+			t.Fatalf("packet %d payload % x", i, p)
+		}
+		if p[1]&0x80 != 0 {
+			ends++
+		}
+		if d, ok := rx.event(s.ts, p); ok {
+			got = append(got, d)
+		}
+	}
+	if ends != dtmfEndRepeat || string(got) != "#" {
+		t.Fatalf("%d end packets, digits %q", ends, got)
+	}
+	if _, ok := dtmfCode('x'); ok {
+		t.Fatal("x accepted as a DTMF key")
+	}
+}

@@ -65,6 +65,9 @@ type media struct {
 	rxLevel   float64 // decaying peak of the decoded audio
 	rxDigits  lastDigit
 
+	rxBuf [1500]byte
+	oob   [128]byte
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -142,9 +145,9 @@ func (m *media) setAudio(src audio.Source, sink audio.Sink) {
 
 // start runs the session until close.
 func (m *media) start() {
-	m.wg.Add(3)
-	go m.readRTP()
-	go m.readRTCP()
+	enableRxTimestamps(m.rtpConn)
+	enableRxTimestamps(m.rtcpConn)
+	m.wg.Add(1)
 	go m.run()
 }
 
@@ -170,7 +173,8 @@ func (m *media) Stats() MediaStats {
 	return st
 }
 
-// run is the 20 ms clock: send a frame, play a frame, and every 5 s an RTCP report.
+// run is the 20 ms clock, the session's only goroutine: take in what arrived, send a frame, play a frame,
+// and every 5 s an RTCP report. One wake-up per tick keeps a call cheap.
 func (m *media) run() {
 	defer m.wg.Done()
 	const tick = audio.FrameDurationMs * time.Millisecond
@@ -185,6 +189,8 @@ func (m *media) run() {
 		case <-timer.C:
 		}
 		now := time.Now()
+		m.drainRTP()
+		m.drainRTCP()
 		m.sendFrame()
 		m.playFrame()
 		if now.After(nextReport) {
@@ -267,44 +273,44 @@ func (m *media) playFrame() {
 	m.sink.Write(pcm)
 }
 
-func (m *media) readRTP() {
-	defer m.wg.Done()
-	buf := make([]byte, 1500)
+// drainRTP takes every RTP packet queued since the last tick, with its arrival time.
+func (m *media) drainRTP() {
+	buf, oob := m.rxBuf[:], m.oob[:]
 	for {
-		n, from, err := m.rtpConn.ReadFromUDP(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+		n, from, arrival, ok := readNow(m.rtpConn, buf, oob)
+		if !ok {
+			return
 		}
-		var pkt rtp.Packet
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
-			continue // not RTP: dropped
-		}
-		arrival := time.Now()
-		m.mu.Lock()
-		if m.remote == nil || m.codec == nil || !m.acceptFrom(from) {
-			m.mu.Unlock()
-			continue // only the negotiated peer may feed the call
-		}
-		m.recv.remoteSSRC = pkt.SSRC
-		switch {
-		case int(pkt.PayloadType) == m.dtmfPT && m.dtmfPT >= 0:
-			m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
-			if d, ok := m.rxDigits.event(pkt.Timestamp, pkt.Payload); ok && m.onDigit != nil {
-				f := m.onDigit
-				m.mu.Unlock()
-				f(d)
-				continue
-			}
-		case pkt.PayloadType == m.pt:
-			m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
-			m.jb.Push(pkt.SequenceNumber, append([]byte(nil), pkt.Payload...))
-			m.jb.SetJitter(m.recv.jitterMs())
-		}
-		m.mu.Unlock()
+		m.receive(buf[:n], from, arrival)
 	}
+}
+
+func (m *media) receive(data []byte, from *net.UDPAddr, arrival time.Time) {
+	var pkt rtp.Packet
+	if pkt.Unmarshal(data) != nil || pkt.Version != 2 {
+		return // not RTP: dropped
+	}
+	m.mu.Lock()
+	if m.remote == nil || m.codec == nil || !m.acceptFrom(from) {
+		m.mu.Unlock()
+		return // only the negotiated peer may feed the call
+	}
+	m.recv.remoteSSRC = pkt.SSRC
+	switch {
+	case int(pkt.PayloadType) == m.dtmfPT && m.dtmfPT >= 0:
+		m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
+		if d, ok := m.rxDigits.event(pkt.Timestamp, pkt.Payload); ok && m.onDigit != nil {
+			f := m.onDigit
+			m.mu.Unlock()
+			f(d)
+			return
+		}
+	case pkt.PayloadType == m.pt:
+		m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
+		m.jb.Push(pkt.SequenceNumber, append([]byte(nil), pkt.Payload...))
+		m.jb.SetJitter(m.recv.jitterMs())
+	}
+	m.mu.Unlock()
 }
 
 // acceptFrom decides whether a packet from src belongs to the call: from the SDP address, always; else, as
@@ -325,16 +331,13 @@ func (m *media) acceptFrom(src *net.UDPAddr) bool {
 	return false
 }
 
-func (m *media) readRTCP() {
-	defer m.wg.Done()
-	buf := make([]byte, 1500)
+// drainRTCP takes the RTCP reports queued since the last tick (they are checked, not used yet).
+func (m *media) drainRTCP() {
+	buf, oob := m.rxBuf[:], m.oob[:]
 	for {
-		n, _, err := m.rtcpConn.ReadFromUDP(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+		n, _, _, ok := readNow(m.rtcpConn, buf, oob)
+		if !ok {
+			return
 		}
 		if _, err := rtcp.Unmarshal(buf[:n]); err != nil {
 			m.log.Debug("bad RTCP dropped", "error", err)

@@ -80,9 +80,18 @@ func SIPp(t testing.TB, scenario string, extra ...string) *lab.SIPp {
 
 // FarEnd runs an echoing SIPp UAS registered as user on the given registrars (host:port).
 func FarEnd(t testing.TB, user string, registrars ...string) *lab.FarEnd {
+	return farEnd(t, lab.StartFarEnd, user, registrars)
+}
+
+// FarEndWithoutEvents is FarEnd offering no telephone-event.
+func FarEndWithoutEvents(t testing.TB, user string, registrars ...string) *lab.FarEnd {
+	return farEnd(t, lab.StartFarEndWithoutEvents, user, registrars)
+}
+
+func farEnd(t testing.TB, start func(string, string, ...string) (*lab.FarEnd, error), user string, registrars []string) *lab.FarEnd {
 	t.Helper()
 	Need(t, "sipp")
-	f, err := lab.StartFarEnd(t.TempDir(), user, registrars...)
+	f, err := start(t.TempDir(), user, registrars...)
 	if err != nil {
 		t.Fatal(err)
 	}
