@@ -181,3 +181,42 @@ func TestBadConfigurationExitsNamingTheLine(t *testing.T) {
 		t.Fatalf("output %q does not name %q", out, want)
 	}
 }
+
+func TestHeadlessBinaryPlacesACall(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
+	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startPhone(t, cfgPath)
+	p.wait(5*time.Second, "normal", stageIs("normal", "home"))
+	dialed := time.Now()
+	p.send("dial 600")
+	active := p.wait(5*time.Second, "call active", func(ev map[string]any) bool {
+		return ev["event"] == "call" && ev["state"] == "active"
+	})
+	t.Logf("FIGURE call.setup_ms %d (binary: dial command -> call active event, through Kamailio to the echo)",
+		active["_received"].(time.Time).Sub(dialed).Milliseconds())
+	time.Sleep(time.Second)
+	p.send("status")
+	st := p.wait(2*time.Second, "status", func(ev map[string]any) bool { return ev["event"] == "status" })
+	calls, _ := st["calls"].([]any)
+	if len(calls) != 1 {
+		t.Fatalf("status calls %v", st["calls"])
+	}
+	c := calls[0].(map[string]any)
+	if c["codec"] != "PCMU" || c["rx_packets"].(float64) < 30 || c["tx_packets"].(float64) < 30 || c["lost"].(float64) != 0 {
+		t.Fatalf("call figures %v", c)
+	}
+	p.send("hangup")
+	ended := p.wait(3*time.Second, "call ended", func(ev map[string]any) bool {
+		return ev["event"] == "call" && ev["state"] == "ended"
+	})
+	if ended["reason"] != "hung up" {
+		t.Fatalf("ended %v", ended)
+	}
+	p.send("quit")
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
