@@ -165,9 +165,27 @@ func (m *Manager) inviteUnanswered(server int) {
 	}
 }
 
-// Answer picks up an incoming call (id "": the oldest ringing one).
+// Answer picks up an incoming call (id "": the newest ringing one). A call already in progress is put
+// on hold first, as a desk phone does on call waiting, where the server offers hold.
 func (m *Manager) Answer(id string) error {
-	return m.callAction(ActAnswer, id, []phone.CallState{phone.CallIncoming}, m.agent.Answer)
+	var holdFirst []string
+	err := m.callAction(ActAnswer, id, []phone.CallState{phone.CallIncoming}, func(id string) error {
+		for _, other := range holdFirst {
+			if err := m.agent.Hold(other); err != nil {
+				m.log.Info("could not hold the call in progress", "call", other, "error", err)
+			}
+		}
+		return m.agent.Answer(id)
+	}, func() {
+		if m.situation().check(ActHold, false) == nil {
+			for cid, ci := range m.calls {
+				if ci.State == phone.CallActive {
+					holdFirst = append(holdFirst, cid)
+				}
+			}
+		}
+	})
+	return err
 }
 
 // Hangup ends a call in any state (id "": the active call, else the newest).
@@ -239,12 +257,16 @@ func (m *Manager) Conference() error {
 	return m.agent.Conference(ids...)
 }
 
-// callAction gates a on the call id (or picks one in the preferred states) and runs do outside the loop.
-func (m *Manager) callAction(a Action, id string, prefer []phone.CallState, do func(id string) error) error {
+// callAction gates a on the call id (or picks one in the preferred states) and runs do outside the loop;
+// look, if given, runs in the loop once the gate has allowed a, to gather what do needs.
+func (m *Manager) callAction(a Action, id string, prefer []phone.CallState, do func(id string) error, look ...func()) error {
 	var chosen string
 	err := m.act(a, "", func() error {
 		var err error
 		chosen, err = m.pickCall(id, prefer)
+		for _, f := range look {
+			f()
+		}
 		return err
 	})
 	if err != nil {

@@ -134,6 +134,7 @@ func TestCallActionsPickTheRightCall(t *testing.T) {
 	if err := h.m.Hold(""); err != nil {
 		t.Fatal(err)
 	}
+	h.settle() // call 4 is held before the answer looks for an active call
 	if err := h.m.Answer(""); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestCallActionsPickTheRightCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.settle()
-	want := []string{"hold 4", "answer 5", "dtmf 5 12"}
+	want := []string{"hold 4", "answer 5", "dtmf 5 12"} // hold was explicit; answer finds nothing active
 	var got []string
 	for _, l := range h.agent.log {
 		if strings.HasPrefix(l, "hold") || strings.HasPrefix(l, "answer") || strings.HasPrefix(l, "dtmf") {
@@ -214,5 +215,20 @@ func TestMessageWaitingLampFollowsTheStage(t *testing.T) {
 	h.advanceUntil(20*time.Second, "back home", func() bool { return h.stage() == StageNormal })
 	if h.agent.count("subscribe", 0) != 2 {
 		t.Fatal("not subscribed again on home after failback")
+	}
+}
+
+// Call waiting: answering a second call holds the one in progress first.
+func TestAnsweringAWaitingCallHoldsTheActiveOne(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.callState("1", phone.CallActive)
+	h.callState("2", phone.CallIncoming)
+	if err := h.m.Answer("2"); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	i, j := slices.Index(h.agent.log, "hold 1"), slices.Index(h.agent.log, "answer 2")
+	if i < 0 || j < 0 || i > j {
+		t.Fatalf("log %v: want call 1 held, then call 2 answered", h.agent.log)
 	}
 }

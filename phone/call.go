@@ -838,17 +838,28 @@ func (a *Agent) SendDTMF(id, digits string) error {
 
 // --- In-dialog requests from the far end ---
 
-func (a *Agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+// inDialog finds the call an in-dialog request belongs to and checks it against the dialog (tags,
+// growing CSeq). A request that matches no call, or no established dialog when established is true,
+// is answered 481 and ok is false.
+func (a *Agent) inDialog(req *sip.Request, tx sip.ServerTransaction, established bool) (*call, *dialog, bool) {
 	c := a.byDialog(req)
-	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
-		return
+	var dlg *dialog
+	if c != nil {
+		c.mu.Lock()
+		dlg = c.dlg
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	dlg := c.dlg
-	c.mu.Unlock()
-	if dlg == nil || dlg.accept(req) != nil {
+	switch {
+	case c == nil, dlg == nil && established, dlg != nil && dlg.accept(req) != nil:
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		return nil, nil, false
+	}
+	return c, dlg, true
+}
+
+func (a *Agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c, dlg, ok := a.inDialog(req, tx, true)
+	if !ok {
 		return
 	}
 	r, err := parseSDP(req.Body())
@@ -882,16 +893,8 @@ func (a *Agent) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (a *Agent) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	c := a.byDialog(req)
-	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
-		return
-	}
-	c.mu.Lock()
-	dlg := c.dlg
-	c.mu.Unlock()
-	if dlg != nil && dlg.accept(req) != nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+	c, _, ok := a.inDialog(req, tx, false) // a BYE may end an early dialog too
+	if !ok {
 		return
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
@@ -909,9 +912,8 @@ func (a *Agent) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (a *Agent) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	c := a.byDialog(req)
-	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+	c, _, ok := a.inDialog(req, tx, true)
+	if !ok {
 		return
 	}
 	ct := req.ContentType()

@@ -108,9 +108,8 @@ func (a *Agent) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	switch event {
 	case "refer":
-		c := a.byDialog(req)
-		if c == nil {
-			tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+		c, _, ok := a.inDialog(req, tx, true)
+		if !ok {
 			return
 		}
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
@@ -149,17 +148,13 @@ func sipfragStatus(body []byte) int {
 // onRefer takes a transfer asked of us (we are the transferee, RFC 3515): accept it, call the Refer-To
 // target (with its Replaces header, for an attended transfer), and report the progress by NOTIFY.
 func (a *Agent) onRefer(req *sip.Request, tx sip.ServerTransaction) {
-	c := a.byDialog(req)
-	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+	c, dlg, ok := a.inDialog(req, tx, true)
+	if !ok {
 		return
 	}
-	c.mu.Lock()
-	dlg := c.dlg
-	c.mu.Unlock()
 	h := req.GetHeader("Refer-To")
-	if dlg == nil || h == nil || dlg.accept(req) != nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad REFER", nil))
+	if h == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "No Refer-To", nil))
 		return
 	}
 	target, replaces, err := parseReferTo(h.Value())
