@@ -418,6 +418,15 @@ func TestLiveCallsWithBaresip(t *testing.T) {
 	if after.RxPackets < before.RxPackets+40 || after.Lost != 0 {
 		t.Fatalf("audio across the failover: before %+v, after %+v", before, after)
 	}
+	// The alternate offers hold: a re-INVITE after the failover reaches baresip past the dead proxy.
+	if err := lp.m.Hold(id); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("held", 5*time.Second)
+	if err := lp.m.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("active", 5*time.Second)
 	if err := lp.m.Hangup(id); err != nil {
 		t.Fatal(err)
 	}

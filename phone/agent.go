@@ -99,8 +99,17 @@ func Start(opts Options) (*Agent, error) {
 	if err := a.bind(opts.Listen); err != nil {
 		return nil, err
 	}
-	tcpT := &sip.TransportTCP{DialerCreate: refuseDial}
-	tlsT := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: refuseDial}}
+	serverAddrs := map[string]bool{}
+	for _, s := range opts.Servers {
+		if addrs, err := net.LookupHost(s.Host()); err == nil {
+			_, port, _ := net.SplitHostPort(s.HostPort())
+			for _, a := range addrs {
+				serverAddrs[net.JoinHostPort(a, port)] = true
+			}
+		}
+	}
+	tcpT := &sip.TransportTCP{DialerCreate: serverDialer(serverAddrs)}
+	tlsT := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: serverDialer(serverAddrs)}}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(UserAgentName),
 		sipgo.WithUserAgenTLSConfig(opts.TLS),

@@ -550,3 +550,33 @@ func TestDTMFEventEncoding(t *testing.T) {
 		t.Fatal("x accepted as a DTMF key")
 	}
 }
+
+// A call over TCP to the phone's server, the far end on UDP behind it: the proxy bridges the
+// transports; after the proxy dies the hangup goes straight to the far end, over the far end's own UDP.
+func TestCallOverTCPAndHangupAfterTheProxyDied(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	far := labtest.FarEnd(t, "1002", k.Addr())
+	a, id := activeCall(t, srv("home", k, config.TransportTCP))
+	a.opts.RequestTimeout = 300 * time.Millisecond
+	st := callStats(t, a, id)
+	if st.Lost != 0 || st.RxPackets < 10 {
+		t.Fatalf("media of a TCP-signalled call: %+v", st)
+	}
+	k.Kill()
+	select {
+	case ev := <-a.Events():
+		for ev.Kind != EventConnectionLost {
+			ev = <-a.Events()
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the TCP connection's end was not seen")
+	}
+	a.SetServerHealth(0, false)
+	if err := a.Hangup(id, "hung up"); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallEnded, 5*time.Second)
+	if far.Received("BYE") != 1 {
+		t.Fatal("the BYE did not reach the far end")
+	}
+}

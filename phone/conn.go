@@ -15,16 +15,24 @@ import (
 
 // The phone dials its TCP and TLS connections to servers itself, wraps them so that it sees every byte read
 // and the moment a connection ends, and hands them to sipgo through a feeder listener. sipgo's own dialer
-// is switched off (refuseDial), so no connection to a server can exist that the phone does not watch.
+// refuses configured servers (serverDialer), so no connection to a server can exist that the phone does
+// not watch; it still reaches other parties (a far end's Contact, after a failover).
 
 var errNoAutoDial = errors.New("no connection to the server: the phone opens server connections itself")
 
-func refuseDial(laddr net.Addr) net.Dialer {
-	return net.Dialer{
-		LocalAddr: laddr,
-		Control: func(string, string, syscall.RawConn) error {
-			return errNoAutoDial
-		},
+// serverDialer is sipgo's dialer: it refuses the addresses in servers, which the phone dials itself.
+func serverDialer(servers map[string]bool) func(laddr net.Addr) net.Dialer {
+	return func(laddr net.Addr) net.Dialer {
+		return net.Dialer{
+			LocalAddr: laddr,
+			Timeout:   10 * time.Second,
+			Control: func(network, address string, _ syscall.RawConn) error {
+				if servers[address] {
+					return errNoAutoDial
+				}
+				return nil
+			},
+		}
 	}
 }
 

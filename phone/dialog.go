@@ -124,8 +124,25 @@ func (d *dialog) request(method sip.RequestMethod, contact sip.Uri, direct bool)
 		dest = d.routes[0]
 	}
 	req.SetDestination(hostPort(dest))
-	req.SetTransport(d.transport)
+	req.SetTransport(uriTransport(dest, d.transport, direct))
 	return req
+}
+
+// uriTransport is the transport to reach u: its transport parameter, TLS for sips, else the dialog's
+// (through our proxy) or UDP (RFC 3263's default, straight to a far end).
+func uriTransport(u sip.Uri, dialogTransport string, direct bool) string {
+	if u.UriParams != nil {
+		if tp, ok := u.UriParams.Get("transport"); ok && tp != "" {
+			return strings.ToUpper(tp)
+		}
+	}
+	if u.IsEncrypted() {
+		return "TLS"
+	}
+	if direct {
+		return "UDP"
+	}
+	return dialogTransport
 }
 
 // ackFor builds the ACK of a 2xx to our re-INVITE (same CSeq number).
