@@ -508,3 +508,41 @@ func TestLiveMessageWaitingAcrossFailover(t *testing.T) {
 	lp.waitStage(StageNormal, "home", 10*time.Second)
 	lamp(true) // subscribed again on home
 }
+
+// Hanging up a call that still rings cancels it; hanging up an incoming call declines it.
+func TestLiveCancelAndDecline(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	bs := labtest.Baresip(t, "1003", p.Home.Addr())
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+
+	if err := lp.m.Dial("1003"); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("ringing", 5*time.Second)
+	if _, err := bs.WaitEvent("CALL_INCOMING", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.m.Hangup(""); err != nil {
+		t.Fatal(err)
+	}
+	if ended := lp.waitCall("ended", 5*time.Second); ended.Reason != "cancelled" {
+		t.Fatalf("cancelled call ended with %q", ended.Reason)
+	}
+	if _, err := bs.WaitEvent("CALL_CLOSED", 3*time.Second); err != nil {
+		t.Fatal("baresip never saw the CANCEL")
+	}
+
+	if _, err := bs.Command("dial", "sip:1001@127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("incoming", 5*time.Second)
+	if err := lp.m.Hangup(""); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("ended", 5*time.Second)
+	ev, err := bs.WaitEvent("CALL_CLOSED", 3*time.Second)
+	if err != nil || !strings.Contains(fmt.Sprint(ev["param"]), "603") {
+		t.Fatalf("baresip's view of the declined call: %v %v", ev, err)
+	}
+}

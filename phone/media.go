@@ -63,6 +63,7 @@ type media struct {
 	txPackets atomic.Uint64
 	txOctets  atomic.Uint64
 	rxLevel   float64 // decaying peak of the decoded audio
+	rtcpRx    atomic.Uint64
 	rxDigits  lastDigit
 
 	rxBuf [1500]byte
@@ -341,7 +342,9 @@ func (m *media) drainRTCP() {
 		}
 		if _, err := rtcp.Unmarshal(buf[:n]); err != nil {
 			m.log.Debug("bad RTCP dropped", "error", err)
+			continue
 		}
+		m.rtcpRx.Add(1)
 	}
 }
 

@@ -177,3 +177,14 @@ func TestReceiveStatsLossAndWrap(t *testing.T) {
 		t.Fatalf("lost %d of %d expected, want 2 of 7", r.lost(), r.expected())
 	}
 }
+
+// Each side sends an RTCP report (sender report with a reception block, and its CNAME) within the first
+// seconds, and the other side reads it.
+func TestMediaExchangesRTCPReports(t *testing.T) {
+	a, b := mediaPair(t)
+	a.start()
+	b.start()
+	eventually(t, 3*time.Second, "an RTCP report each way", func() bool {
+		return a.rtcpRx.Load() > 0 && b.rtcpRx.Load() > 0
+	})
+}
