@@ -128,7 +128,11 @@ func run() int {
 func runWindow(ctx context.Context, m *failover.Manager, cfg *config.Config) int {
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
-	w := stayapp.New(a, m, cfg)
+	ext := cfg.Account.User
+	if cfg.Account.DisplayName != "" {
+		ext = cfg.Account.DisplayName + " · " + cfg.Account.User
+	}
+	w := stayapp.New(a, m, stayapp.Options{Extension: ext, Lines: cfg.Calls.Lines})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.Start(ctx)
@@ -140,7 +144,6 @@ func runWindow(ctx context.Context, m *failover.Manager, cfg *config.Config) int
 		case <-m.Done():
 		}
 	}()
-	w.Win.SetCloseIntercept(func() { a.Quit() })
 	w.Win.ShowAndRun()
 	sctx, scancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
 	defer scancel()

@@ -1,4 +1,5 @@
-// Package assets holds Stayline's icons and sounds, embedded in the binary.
+// Package assets holds Stayline's icons, embedded in the binary. (The phone's sounds are generated: see
+// audio/tones.go.)
 package assets
 
 import _ "embed"
@@ -12,3 +13,23 @@ var IconPNG []byte
 //
 //go:embed icon.svg
 var IconSVG []byte
+
+// The failover marker of the status line, one per stage away from home.
+var (
+	//go:embed stage-transition.svg
+	StageTransitionSVG []byte
+	//go:embed stage-alternate.svg
+	StageAlternateSVG []byte
+	//go:embed stage-failback.svg
+	StageFailbackSVG []byte
+	//go:embed stage-noservice.svg
+	StageNoServiceSVG []byte
+)
+
+// The message-waiting lamp.
+var (
+	//go:embed lamp-on.svg
+	LampOnSVG []byte
+	//go:embed lamp-off.svg
+	LampOffSVG []byte
+)

@@ -175,3 +175,14 @@ func (s situation) available() []Action {
 	}
 	return out
 }
+
+// Available is the gate's answer for a situation, without a running manager: what the Phone button
+// lists in stage with those calls, on server (nil: none in use). Front ends use it to preview and test
+// their keys against the real rules.
+func Available(stage Stage, calls CallCounts, server *config.Server, loggedOff bool, lines int) []Action {
+	s := situation{stage: stage, calls: calls, loggedOff: loggedOff, lines: lines}
+	if server != nil {
+		s.server, s.hasServer = *server, true
+	}
+	return s.available()
+}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"stayline/audio"
 	"stayline/config"
 	"stayline/internal/clock"
 	"stayline/phone"
@@ -43,6 +44,11 @@ type Agent interface {
 	Calls() []phone.CallInfo
 	SubscribeMWI(ctx context.Context, server int, expires time.Duration) error
 	UnsubscribeMWI(ctx context.Context, server int) error
+
+	SetMuted(bool)
+	SetVolume(float64)
+	PlayTone(audio.Tone)
+	AudioDevices() (inputs, outputs []string, err error)
 }
 
 // ErrClosed is returned by a Manager that has shut down.
@@ -307,6 +313,27 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.bus.end()
 	return err
 }
+
+// SetMuted mutes or unmutes the microphone (allowed in every stage: it is part of keeping a call).
+func (m *Manager) SetMuted(muted bool) { m.agent.SetMuted(muted) }
+
+// SetVolume sets the speaker's volume, 0 to 2.
+func (m *Manager) SetVolume(v float64) { m.agent.SetVolume(v) }
+
+// DialTone plays (or stops) the dial tone while the user enters a number.
+func (m *Manager) DialTone(on bool) {
+	if on {
+		m.agent.PlayTone(audio.ToneDial)
+	} else {
+		m.agent.PlayTone(audio.ToneNone)
+	}
+}
+
+// AudioDevices lists the sound devices, for the settings.
+func (m *Manager) AudioDevices() (inputs, outputs []string, err error) { return m.agent.AudioDevices() }
+
+// Config is the configuration the manager runs with.
+func (m *Manager) Config() *config.Config { return m.cfg }
 
 // Done is closed when the manager has stopped.
 func (m *Manager) Done() <-chan struct{} { return m.loopDone }

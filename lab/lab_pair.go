@@ -44,6 +44,8 @@ type pairFile struct {
 	AlternatePort int    `json:"alternate_port"`
 	EchoAddr      string `json:"echo_addr,omitempty"`
 	EchoPid       int    `json:"echo_pid,omitempty"`
+	VoicemailAddr string `json:"voicemail_addr,omitempty"`
+	VoicemailPid  int    `json:"voicemail_pid,omitempty"`
 }
 
 // NewPair prepares a lab in dir with the given ports (0 picks free ones). It remembers the ports in
@@ -63,7 +65,8 @@ func NewPair(dir string, homePort, altPort int, opts ServerOptions) (*Pair, erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(pairFile{HomePort: homePort, AlternatePort: altPort, EchoAddr: opts.EchoAddr})
+	b, _ := json.Marshal(pairFile{HomePort: homePort, AlternatePort: altPort, EchoAddr: opts.EchoAddr,
+		VoicemailAddr: opts.VoicemailAddr})
 	if err := os.WriteFile(filepath.Join(dir, "lab.json"), b, 0o644); err != nil {
 		return nil, err
 	}
@@ -83,11 +86,11 @@ func OpenPair(dir string) (*Pair, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%s/lab.json: %w", dir, err)
 	}
-	return pairIn(dir, f.HomePort, f.AlternatePort, ServerOptions{EchoAddr: f.EchoAddr}), nil
+	return pairIn(dir, f.HomePort, f.AlternatePort, ServerOptions{EchoAddr: f.EchoAddr, VoicemailAddr: f.VoicemailAddr}), nil
 }
 
-// SetEchoPid records the process id of the lab's echo test, for Down.
-func (p *Pair) SetEchoPid(pid int) error {
+// update rewrites the lab's record in dir/lab.json.
+func (p *Pair) update(change func(*pairFile)) error {
 	path := filepath.Join(p.Dir, "lab.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -97,21 +100,32 @@ func (p *Pair) SetEchoPid(pid int) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	f.EchoPid = pid
+	change(&f)
 	b, _ = json.Marshal(f)
 	return os.WriteFile(path, b, 0o644)
 }
 
-// EchoPid is the process id of the lab's echo test (0: none).
-func (p *Pair) EchoPid() int {
-	b, err := os.ReadFile(filepath.Join(p.Dir, "lab.json"))
-	if err != nil {
-		return 0
-	}
+func (p *Pair) record() pairFile {
 	var f pairFile
-	json.Unmarshal(b, &f)
-	return f.EchoPid
+	if b, err := os.ReadFile(filepath.Join(p.Dir, "lab.json")); err == nil {
+		json.Unmarshal(b, &f)
+	}
+	return f
 }
+
+// SetEchoPid records the process id of the lab's echo test, for Down.
+func (p *Pair) SetEchoPid(pid int) error { return p.update(func(f *pairFile) { f.EchoPid = pid }) }
+
+// SetVoicemailPid records the process id of the lab's voicemail, for Down.
+func (p *Pair) SetVoicemailPid(pid int) error {
+	return p.update(func(f *pairFile) { f.VoicemailPid = pid })
+}
+
+// EchoPid is the process id of the lab's echo test (0: none).
+func (p *Pair) EchoPid() int { return p.record().EchoPid }
+
+// VoicemailPid is the process id of the lab's voicemail (0: none).
+func (p *Pair) VoicemailPid() int { return p.record().VoicemailPid }
 
 func pairIn(dir string, homePort, altPort int, opts ServerOptions) *Pair {
 	home := NewServer(dir, "home", homePort, opts)

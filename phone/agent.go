@@ -336,3 +336,38 @@ func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, INFO, UPDATE"
+
+// SetMuted mutes (or unmutes) the microphone on every call.
+func (a *Agent) SetMuted(m bool) {
+	if a.opts.Audio != nil {
+		a.opts.Audio.SetMuted(m)
+	}
+}
+
+// SetVolume sets the speaker's gain (0 to 2, 1 unchanged).
+func (a *Agent) SetVolume(v float64) {
+	if a.opts.Audio != nil {
+		a.opts.Audio.SetVolume(v)
+	}
+}
+
+// PlayTone plays a call-progress tone the front end asks for (the dial tone while the user dials),
+// unless a call's own tone is playing.
+func (a *Agent) PlayTone(t audio.Tone) {
+	e := a.opts.Audio
+	if e == nil {
+		return
+	}
+	if cur := e.CurrentTone(); cur == audio.ToneNone || cur == audio.ToneDial {
+		e.PlayTone(t)
+	}
+}
+
+// AudioDevices lists the input and output devices of the engine's backend (for the settings).
+func (a *Agent) AudioDevices() (inputs, outputs []string, err error) {
+	backend := "default"
+	if a.opts.Audio != nil {
+		backend = a.opts.Audio.Backend
+	}
+	return audio.Devices(backend)
+}

@@ -129,14 +129,29 @@ func up(dir string, homePort, altPort int) (*lab.Pair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echo test: %w", err)
 	}
-	p, err := lab.NewPair(dir, homePort, altPort, lab.ServerOptions{EchoAddr: fmt.Sprintf("127.0.0.1:%d", echoPort)})
+	// The voicemail stand-in, so the message-waiting lamp lights on home.
+	vmPort, err := lab.FreePort()
 	if err != nil {
 		echo.Stop()
 		return nil, err
 	}
+	vm, err := lab.StartVoicemail(dir, vmPort)
+	if err != nil {
+		echo.Stop()
+		return nil, fmt.Errorf("voicemail: %w", err)
+	}
+	p, err := lab.NewPair(dir, homePort, altPort, lab.ServerOptions{EchoAddr: fmt.Sprintf("127.0.0.1:%d", echoPort),
+		VoicemailAddr: fmt.Sprintf("127.0.0.1:%d", vmPort)})
+	if err != nil {
+		echo.Stop()
+		vm.Stop()
+		return nil, err
+	}
 	p.SetEchoPid(echo.Pid())
+	p.SetVoicemailPid(vm.Pid())
 	if err := p.Start(); err != nil {
 		echo.Stop()
+		vm.Stop()
 		return nil, fmt.Errorf("%w\n(are ports %d and %d in use? try -home-port 0 -alternate-port 0)", err, homePort, altPort)
 	}
 	cfgPath := filepath.Join(dir, "phone.toml")
@@ -148,10 +163,12 @@ func up(dir string, homePort, altPort int) (*lab.Pair, error) {
 	return p, nil
 }
 
-// stopEcho kills the lab's echo test by the process id the lab recorded.
+// stopEcho kills the lab's echo test and voicemail by the process ids the lab recorded.
 func stopEcho(p *lab.Pair) {
-	if pid := p.EchoPid(); pid > 1 {
-		syscall.Kill(-pid, syscall.SIGKILL)
+	for _, pid := range []int{p.EchoPid(), p.VoicemailPid()} {
+		if pid > 1 {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
 	}
 }
 

@@ -1,0 +1,169 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"stayline/config"
+	"stayline/failover"
+)
+
+var (
+	homeSrv   = config.Server{Name: "home"}                                                   // offers everything
+	branchSrv = config.Server{Name: "branch", Features: []config.Feature{config.FeatureHold}} // hold only
+)
+
+// modelIn builds the model of a phone in stage with the given calls, its actions computed by the real gate.
+func modelIn(stage failover.Stage, loggedOff bool, calls ...CallView) *Model {
+	m := NewModel()
+	m.Stage, m.LoggedOff = stage, loggedOff
+	var counts failover.CallCounts
+	for i := range calls {
+		c := calls[i]
+		m.Calls[c.ID] = &c
+		switch c.State {
+		case "dialing":
+			counts.Dialing++
+		case "ringing":
+			counts.Ringing++
+		case "incoming":
+			counts.Incoming++
+		case "active":
+			counts.Active++
+		case "held":
+			counts.Held++
+		}
+	}
+	var srv *config.Server
+	switch stage {
+	case failover.StageNormal:
+		srv = &homeSrv
+	case failover.StageAlternate, failover.StageFailback:
+		srv = &branchSrv
+	}
+	m.Available = failover.Available(stage, counts, srv, loggedOff, 3)
+	return m
+}
+
+// Every soft-key state of every failover stage (§2 table, the seed's "certain soft keys may not
+// display"): home offers every feature, the alternate (branch) offers hold only.
+func TestSoftKeysOfEveryStageAndCallState(t *testing.T) {
+	stages := []failover.Stage{failover.StageNormal, failover.StageTransition, failover.StageAlternate,
+		failover.StageFailback, failover.StageNoService}
+	call := func(id, state string) CallView { return CallView{ID: id, State: state, Remote: "1002@x"} }
+	cases := []struct {
+		name   string
+		calls  []CallView
+		number string
+		redial bool
+		want   [5]string // normal, transition, alternate, failback, noservice
+	}{
+		{"idle", nil, "", false, [5]string{"", "", "Failback", "", ""}},
+		{"idle, number typed", nil, "1002", false, [5]string{"Dial", "", "Dial Failback", "", ""}},
+		{"idle, last number", nil, "", true, [5]string{"Redial", "", "Redial Failback", "", ""}},
+		{"incoming", []CallView{call("1", "incoming")}, "", false,
+			[5]string{"Answer Decline", "Decline", "Answer Decline", "Answer Decline", "Decline"}},
+		{"dialing", []CallView{call("1", "dialing")}, "", false, [5]string{"Cancel", "Cancel", "Cancel", "Cancel", "Cancel"}},
+		{"ringing", []CallView{call("1", "ringing")}, "", false, [5]string{"Cancel", "Cancel", "Cancel", "Cancel", "Cancel"}},
+		{"active", []CallView{call("1", "active")}, "", false, [5]string{"Hold Drop", "Drop", "Hold Drop", "Drop", "Drop"}},
+		{"active, number typed", []CallView{call("1", "active")}, "1003", false,
+			[5]string{"Transfer Dial Hold Drop", "Drop", "Dial Hold Drop", "Drop", "Drop"}},
+		{"held", []CallView{call("1", "held")}, "", false, [5]string{"Resume Drop", "Drop", "Resume Drop", "Drop", "Drop"}},
+		{"active and held", []CallView{call("1", "held"), call("2", "active")}, "", false,
+			[5]string{"Hold Conf Drop", "Drop", "Hold Drop", "Drop", "Drop"}},
+	}
+	for _, c := range cases {
+		for i, st := range stages {
+			m := modelIn(st, false, c.calls...)
+			if c.redial {
+				m.LastDial = "1002"
+			}
+			if got := labels(m.SoftKeys(c.number)); got != c.want[i] {
+				t.Errorf("%s in %s: soft keys %q, want %q", c.name, st, got, c.want[i])
+			}
+		}
+	}
+	m := modelIn(failover.StageNoService, true)
+	if got := labels(m.SoftKeys("")); got != "Log in" {
+		t.Errorf("logged off: soft keys %q, want Log in", got)
+	}
+}
+
+// The Phone button lists every action possible now, Log off included (normal only).
+func TestPhoneListOfEveryStage(t *testing.T) {
+	want := map[failover.Stage]string{
+		failover.StageNormal:     "Dial Log off",
+		failover.StageTransition: "",
+		failover.StageAlternate:  "Dial Return to home server",
+		failover.StageFailback:   "",
+		failover.StageNoService:  "",
+	}
+	for st, w := range want {
+		if got := labels(modelIn(st, false).PhoneList()); got != w {
+			t.Errorf("%s: Phone list %q, want %q", st, got, w)
+		}
+	}
+	active := modelIn(failover.StageNormal, false, CallView{ID: "1", State: "active"})
+	if got := labels(active.PhoneList()); got != "Dial Hang up Hold Send tones Transfer Log off" {
+		t.Errorf("normal with a call: %q", got)
+	}
+}
+
+func TestSelectedAppearanceGetsTheKeys(t *testing.T) {
+	m := modelIn(failover.StageNormal, false, CallView{ID: "1", State: "held"}, CallView{ID: "2", State: "active"})
+	if m.Focus().ID != "2" {
+		t.Fatal("without a selection the active call has the keys")
+	}
+	m.Selected = "1"
+	if got := labels(m.SoftKeys("")); got != "Resume Drop" {
+		t.Fatalf("selected held call: %q", got)
+	}
+}
+
+func TestModelFollowsEvents(t *testing.T) {
+	m := NewModel()
+	t0 := time.Date(2026, 11, 24, 21, 0, 0, 0, time.UTC)
+	stage := func(st failover.Stage, server, reason string, at time.Time) *failover.StageEvent {
+		ev := &failover.StageEvent{Stage: st, Server: server, Reason: reason}
+		ev.Header = failover.Header{Time: failover.Timestamp(at), Event: "stage"}
+		return ev
+	}
+	m.Apply(stage(failover.StageNormal, "home", "registered on home", t0), t0)
+	m.Apply(&failover.CallEvent{ID: "1", State: "active", Remote: "1002@x"}, t0)
+	m.Apply(&failover.RefusedEvent{Action: failover.ActLogoff, Reason: "Log off is not available during failover"}, t0)
+	if m.Message != "Log off is not available during failover" {
+		t.Fatalf("message %q", m.Message)
+	}
+	m.Apply(stage(failover.StageTransition, "", "home: no answer", t0.Add(time.Minute)), t0)
+	m.Apply(stage(failover.StageAlternate, "branch", "registered on branch", t0.Add(time.Minute+800*time.Millisecond)), t0)
+	if m.Message != "" || m.StageText() != "Limited phone service" || m.Calls["1"].State != "active" {
+		t.Fatalf("after failover: message %q, text %q", m.Message, m.StageText())
+	}
+	m.Apply(&failover.MWIEvent{Waiting: true, Server: "home"}, t0)
+	if !m.MWI {
+		t.Fatal("lamp not lit")
+	}
+	m.Apply(&failover.CallEvent{ID: "1", State: "ended", Remote: "1002@x", Reason: "the far end hung up"}, t0)
+	if len(m.Calls) != 0 || !strings.Contains(m.Message, "the far end hung up") {
+		t.Fatalf("after the call ended: %d calls, message %q", len(m.Calls), m.Message)
+	}
+	text := m.TimelineText(t0.Add(2 * time.Minute))
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "transition") || !strings.Contains(lines[1], "800ms") ||
+		!strings.Contains(lines[2], "branch") || !strings.Contains(lines[0], "1m0s") {
+		t.Fatalf("timeline:\n%s", text)
+	}
+}
+
+func TestCallQuality(t *testing.T) {
+	for _, c := range []struct {
+		rx, lost uint64
+		jitter   float64
+		want     int
+	}{{0, 0, 0, 0}, {1000, 0, 2, 4}, {1000, 10, 2, 3}, {1000, 30, 2, 2}, {1000, 100, 2, 1}, {1000, 0, 70, 1}} {
+		if q := (CallView{Rx: c.rx, Lost: c.lost, JitterMs: c.jitter}).Quality(); q != c.want {
+			t.Errorf("rx %d lost %d jitter %.0f: quality %d, want %d", c.rx, c.lost, c.jitter, q, c.want)
+		}
+	}
+}
