@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,14 +90,43 @@ func run() int {
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
+	if err := cfg.FillPassword(); err != nil {
+		logger.Warn("no password from the keyring", "error", err)
+	}
 
+	c, err := startCore(cfg, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stayline:", err)
+		return 1
+	}
+	defer c.close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *headOnly {
+		if err := headless.Run(ctx, c.m, os.Stdin, os.Stdout); err != nil {
+			logger.Warn("stopped", "error", err)
+		}
+		return 0
+	}
+	return runWindow(ctx, c, path, logger)
+}
+
+// core is the phone proper: sound, SIP agent, failover manager, made from one configuration.
+type core struct {
+	cfg    *config.Config
+	engine *audio.Engine
+	agent  *phone.Agent
+	m      *failover.Manager
+	once   sync.Once
+}
+
+func startCore(cfg *config.Config, logger *slog.Logger) (*core, error) {
 	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: cfg.Audio.Backend, Input: cfg.Audio.Input,
 		Output: cfg.Audio.Output, Logger: logger})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "stayline: audio:", err)
-		return 1
+		return nil, fmt.Errorf("audio: %w", err)
 	}
-	defer engine.Close()
 	agent, err := phone.Start(phone.Options{
 		Audio:          engine,
 		Account:        cfg.Account,
@@ -107,48 +137,97 @@ func run() int {
 		Logger:         logger,
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "stayline:", err)
-		return 1
+		engine.Close()
+		return nil, err
 	}
-	defer agent.Close()
-	m := failover.New(cfg, agent, failover.WithLogger(logger)) // each front end starts it once subscribed
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *headOnly {
-		if err := headless.Run(ctx, m, os.Stdin, os.Stdout); err != nil {
-			logger.Warn("stopped", "error", err)
-		}
-		return 0
-	}
-	return runWindow(ctx, m, cfg)
+	// Each front end starts the manager once subscribed, so it misses no event.
+	return &core{cfg: cfg, engine: engine, agent: agent, m: failover.New(cfg, agent, failover.WithLogger(logger))}, nil
 }
 
-// runWindow shows the desk-phone window until it is closed (or a signal arrives), then shuts down.
-func runWindow(ctx context.Context, m *failover.Manager, cfg *config.Config) int {
+// close shuts the manager down (ending calls, unregistering where the stage allows) and releases the rest.
+func (c *core) close() {
+	c.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
+		defer cancel()
+		if err := c.m.Shutdown(ctx); err != nil {
+			slog.Warn("shutdown", "error", err)
+		}
+		c.agent.Close()
+		c.engine.Close()
+	})
+}
+
+// settings is the window's settings store: the configuration file, applied by restarting the core.
+type settings struct {
+	mu     sync.Mutex
+	path   string
+	logger *slog.Logger
+	core   *core
+	apply  func(*core) // hands the new core to the window
+}
+
+func (s *settings) Config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core.cfg
+}
+
+func (s *settings) AudioDevices() ([]string, []string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core.m.AudioDevices()
+}
+
+// Save writes the configuration, then replaces the running phone with one made from it.
+func (s *settings) Save(cfg *config.Config) (string, error) {
+	warning, err := config.Save(s.path, cfg)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	old := s.core
+	s.mu.Unlock()
+	old.close()
+	next, err := startCore(cfg, s.logger)
+	if err != nil {
+		return warning, fmt.Errorf("saved, but the phone did not restart with it: %w", err)
+	}
+	s.mu.Lock()
+	s.core = next
+	s.mu.Unlock()
+	s.apply(next)
+	return warning, nil
+}
+
+func (s *settings) current() *core {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core
+}
+
+// runWindow shows the desk-phone window until it is quit (or a signal arrives), then shuts down.
+func runWindow(ctx context.Context, c *core, path string, logger *slog.Logger) int {
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
-	ext := cfg.Account.User
-	if cfg.Account.DisplayName != "" {
-		ext = cfg.Account.DisplayName + " · " + cfg.Account.User
+	ext := c.cfg.Account.User
+	if c.cfg.Account.DisplayName != "" {
+		ext = c.cfg.Account.DisplayName + " · " + c.cfg.Account.User
 	}
-	w := stayapp.New(a, m, stayapp.Options{Extension: ext, Lines: cfg.Calls.Lines})
+	st := &settings{path: path, logger: logger, core: c}
+	w := stayapp.New(a, c.m, stayapp.Options{Extension: ext, Lines: c.cfg.Calls.Lines, Settings: st})
+	st.apply = func(next *core) {
+		fyne.Do(func() { w.SetController(next.m) })
+		next.m.Start()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.Start(ctx)
-	m.Start()
+	c.m.Start()
 	go func() {
-		select {
-		case <-ctx.Done():
-			fyne.Do(a.Quit)
-		case <-m.Done():
-		}
+		<-ctx.Done()
+		fyne.Do(a.Quit)
 	}()
 	w.Win.ShowAndRun()
-	sctx, scancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
-	defer scancel()
-	if err := m.Shutdown(sctx); err != nil {
-		slog.Warn("shutdown", "error", err)
-	}
+	st.current().close() // the core in use (the first, or the one the settings made)
 	return 0
 }

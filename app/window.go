@@ -42,6 +42,7 @@ type Options struct {
 	Lines     int              // call appearances
 	Now       func() time.Time // the clock (tests fix it)
 	OnQuit    func()           // quits the program; default: the app's Quit
+	Settings  SettingsStore    // where the settings dialog reads and saves (nil: no settings button)
 }
 
 // The icons of the status line and the tray.
@@ -59,9 +60,11 @@ var (
 
 // Window is the desk phone. Its widgets are exported so tests can read and tap them.
 type Window struct {
-	Win   fyne.Window
-	app   fyne.App
-	ctl   Controller
+	Win    fyne.Window
+	app    fyne.App
+	ctl    Controller
+	ctx    context.Context
+	unbind context.CancelFunc // ends the event loop of the current controller
 	opts  Options
 	model *Model
 	note  *notifier
@@ -83,6 +86,7 @@ type Window struct {
 	Mute        *widget.Check
 	Volume      *widget.Slider
 	Timeline    *widget.Button
+	SettingsBtn *widget.Button
 
 	keys []Key // the soft keys shown
 }
@@ -151,12 +155,16 @@ func (w *Window) build() {
 		w.Pad[key] = b
 		pad = append(pad, b)
 	}
-	w.Mute = widget.NewCheck("Mute", w.ctl.SetMuted)
+	w.Mute = widget.NewCheck("Mute", func(m bool) { w.ctl.SetMuted(m) })
 	w.Volume = widget.NewSlider(0, 2)
 	w.Volume.Step, w.Volume.Value = 0.1, 1
-	w.Volume.OnChanged = w.ctl.SetVolume
+	w.Volume.OnChanged = func(v float64) { w.ctl.SetVolume(v) }
 	w.Timeline = widget.NewButtonWithIcon("Timeline", theme.HistoryIcon(), w.showTimeline)
 	side := container.NewVBox(w.Mute, widget.NewLabel("Volume"), w.Volume, w.Timeline)
+	if w.opts.Settings != nil {
+		w.SettingsBtn = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { w.ShowSettings(w.opts.Settings) })
+		side.Add(w.SettingsBtn)
+	}
 
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, w.Phone), w.Number)
 	bottom := container.NewGridWithColumns(2, container.NewGridWithColumns(3, pad...), side)
@@ -169,7 +177,32 @@ func (w *Window) build() {
 
 // Start follows the manager's events, and once a second the clock and the calls' figures, until ctx ends.
 func (w *Window) Start(ctx context.Context) {
-	sub := w.ctl.Subscribe()
+	w.ctx = ctx
+	w.bind(w.ctl)
+}
+
+// SetController moves the window to another manager (the settings were applied by starting a new one).
+// The display starts over from its events; the timeline is kept.
+func (w *Window) SetController(ctl Controller) {
+	timeline := w.model.Timeline
+	w.model = NewModel()
+	w.model.Timeline = timeline
+	w.ctl = ctl
+	w.bind(ctl)
+	w.render()
+}
+
+func (w *Window) bind(ctl Controller) {
+	if w.unbind != nil {
+		w.unbind()
+	}
+	parent := w.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	w.unbind = cancel
+	sub := ctl.Subscribe()
 	go func() {
 		defer sub.Close()
 		tick := time.NewTicker(time.Second)
@@ -182,7 +215,7 @@ func (w *Window) Start(ctx context.Context) {
 				}
 				fyne.Do(func() { w.apply(ev) })
 			case <-tick.C:
-				st := w.ctl.Status()
+				st := ctl.Status()
 				fyne.Do(func() {
 					w.model.ApplyStatus(st)
 					w.render()

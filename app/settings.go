@@ -1,0 +1,336 @@
+package app
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"stayline/config"
+)
+
+// SettingsStore is where the settings come from and go to; main provides it.
+type SettingsStore interface {
+	Config() *config.Config
+	// Save checks and writes the configuration (atomically) and applies it; warning is for the user.
+	Save(cfg *config.Config) (warning string, err error)
+	AudioDevices() (inputs, outputs []string, err error)
+}
+
+// systemDefault is how the device lists show "" (the system's default device).
+const systemDefault = "System default"
+
+// Settings is the settings dialog's form. Its fields are exported for tests.
+type Settings struct {
+	store   SettingsStore
+	servers []config.Server
+	sel     int
+
+	User, DisplayName, Domain *widget.Entry
+	Password                  *widget.Entry
+	ServerList                *widget.List
+	AddServer, RemoveServer   *widget.Button
+	UpServer, DownServer      *widget.Button
+	SrvName, SrvAddress       *widget.Entry
+	SrvTransport              *widget.Select
+	SrvAllFeatures            *widget.Check
+	SrvFeatures               map[config.Feature]*widget.Check
+	Registration, Failback    *widget.Select
+	Simultaneous              *widget.Entry
+	KeepInterval, KeepTimeout *widget.Entry
+	KeepMisses                *widget.Entry
+	Holddown, Expires         *widget.Entry
+	BackoffBase, BackoffMax   *widget.Entry
+	Backend, Input, Output    *widget.Select
+	Codecs                    map[string]*widget.Check
+	Error                     *widget.Label
+	Content                   fyne.CanvasObject
+}
+
+var codecNames = []string{"PCMU", "PCMA", "G722", "opus"}
+
+// NewSettings builds the form from the store's configuration.
+func NewSettings(store SettingsStore) *Settings {
+	cfg := store.Config()
+	s := &Settings{store: store, servers: append([]config.Server(nil), cfg.Servers...), SrvFeatures: map[config.Feature]*widget.Check{},
+		Codecs: map[string]*widget.Check{}}
+	entry := func(v string) *widget.Entry { e := widget.NewEntry(); e.SetText(v); return e }
+	s.User, s.DisplayName, s.Domain = entry(cfg.Account.User), entry(cfg.Account.DisplayName), entry(cfg.Account.Domain)
+	s.Password = widget.NewPasswordEntry()
+	s.Password.SetText(cfg.Account.Password)
+	account := widget.NewForm(widget.NewFormItem("Extension", s.User), widget.NewFormItem("Display name", s.DisplayName),
+		widget.NewFormItem("Password", s.Password), widget.NewFormItem("Domain", s.Domain))
+
+	s.SrvName, s.SrvAddress = widget.NewEntry(), widget.NewEntry()
+	s.SrvTransport = widget.NewSelect([]string{"udp", "tcp", "tls"}, nil)
+	s.SrvAllFeatures = widget.NewCheck("Offers every feature", func(all bool) {
+		for _, c := range s.SrvFeatures {
+			if all {
+				c.Disable()
+			} else {
+				c.Enable()
+			}
+		}
+	})
+	var feats []fyne.CanvasObject
+	for _, f := range config.AllFeatures {
+		c := widget.NewCheck(string(f), nil)
+		s.SrvFeatures[f] = c
+		feats = append(feats, c)
+	}
+	s.ServerList = widget.NewList(func() int { return len(s.servers) },
+		func() fyne.CanvasObject { return widget.NewLabel("server") },
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			label := fmt.Sprintf("%d. %s  %s/%s", i+1, s.servers[i].Name, s.servers[i].Address, s.servers[i].Transport)
+			if i == 0 {
+				label += "  (home)"
+			}
+			o.(*widget.Label).SetText(label)
+		})
+	s.ServerList.OnSelected = func(i widget.ListItemID) { s.keepServer(); s.showServer(i) }
+	s.AddServer = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.addServer)
+	s.RemoveServer = widget.NewButtonWithIcon("Remove", theme.ContentRemoveIcon(), s.removeServer)
+	s.UpServer = widget.NewButtonWithIcon("Up", theme.MoveUpIcon(), func() { s.moveServer(-1) })
+	s.DownServer = widget.NewButtonWithIcon("Down", theme.MoveDownIcon(), func() { s.moveServer(1) })
+	buttons := container.NewHBox(s.AddServer, s.RemoveServer, s.UpServer, s.DownServer)
+	editor := widget.NewForm(widget.NewFormItem("Name", s.SrvName), widget.NewFormItem("Address", s.SrvAddress),
+		widget.NewFormItem("Transport", s.SrvTransport), widget.NewFormItem("Features",
+			container.NewVBox(s.SrvAllFeatures, container.NewGridWithColumns(2, feats...))))
+	servers := container.NewBorder(nil, container.NewVBox(buttons, editor), nil, nil, s.ServerList)
+	s.sel = -1
+	if len(s.servers) > 0 {
+		s.ServerList.Select(0)
+	}
+
+	f := cfg.Failover
+	s.Registration = widget.NewSelect([]string{"alternate", "simultaneous"}, nil)
+	s.Registration.SetSelected(string(f.Registration))
+	s.Failback = widget.NewSelect([]string{"auto", "admin"}, nil)
+	s.Failback.SetSelected(string(f.Failback))
+	s.Simultaneous = entry(strconv.Itoa(f.SimultaneousRegistrations))
+	s.KeepInterval, s.KeepTimeout = entry(f.KeepaliveInterval.String()), entry(f.KeepaliveTimeout.String())
+	s.KeepMisses = entry(strconv.Itoa(f.KeepaliveMisses))
+	s.Holddown, s.Expires = entry(f.FailbackHolddown.String()), entry(f.RegisterExpires.String())
+	s.BackoffBase, s.BackoffMax = entry(f.BackoffBase.String()), entry(f.BackoffMax.String())
+	policies := widget.NewForm(widget.NewFormItem("Registration", s.Registration),
+		widget.NewFormItem("Simultaneous registrations", s.Simultaneous), widget.NewFormItem("Failback", s.Failback),
+		widget.NewFormItem("Keep-alive every", s.KeepInterval), widget.NewFormItem("Keep-alive timeout", s.KeepTimeout),
+		widget.NewFormItem("Missed keep-alives", s.KeepMisses), widget.NewFormItem("Failback hold-down", s.Holddown),
+		widget.NewFormItem("Registration lasts", s.Expires), widget.NewFormItem("Retry backoff from", s.BackoffBase),
+		widget.NewFormItem("Retry backoff up to", s.BackoffMax))
+
+	ins, outs, err := store.AudioDevices()
+	s.Backend = widget.NewSelect([]string{"default", "null"}, nil)
+	s.Backend.SetSelected(cfg.Audio.Backend)
+	s.Input = widget.NewSelect(append([]string{systemDefault}, ins...), nil)
+	s.Output = widget.NewSelect(append([]string{systemDefault}, outs...), nil)
+	s.Input.SetSelected(orDefault(cfg.Audio.Input))
+	s.Output.SetSelected(orDefault(cfg.Audio.Output))
+	var codecs []fyne.CanvasObject
+	for _, n := range codecNames {
+		c := widget.NewCheck(n, nil)
+		for _, have := range cfg.Audio.Codecs {
+			if strings.EqualFold(have, n) {
+				c.SetChecked(true)
+			}
+		}
+		s.Codecs[n] = c
+		codecs = append(codecs, c)
+	}
+	audioForm := widget.NewForm(widget.NewFormItem("Sound", s.Backend), widget.NewFormItem("Microphone", s.Input),
+		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Codecs", container.NewHBox(codecs...)))
+	var audioBox fyne.CanvasObject = audioForm
+	if err != nil {
+		audioBox = container.NewVBox(audioForm, widget.NewLabel("Devices could not be listed: "+err.Error()))
+	}
+
+	s.Error = widget.NewLabel("")
+	s.Error.Wrapping = fyne.TextWrapWord
+	s.Error.Importance = widget.DangerImportance
+	tabs := container.NewAppTabs(container.NewTabItem("Account", account), container.NewTabItem("Servers", servers),
+		container.NewTabItem("Failover", container.NewVScroll(policies)), container.NewTabItem("Audio", audioBox))
+	s.Content = container.NewBorder(nil, s.Error, nil, nil, tabs)
+	return s
+}
+
+func orDefault(name string) string {
+	if name == "" {
+		return systemDefault
+	}
+	return name
+}
+
+func (s *Settings) showServer(i int) {
+	s.sel = i
+	if i < 0 || i >= len(s.servers) {
+		return
+	}
+	srv := s.servers[i]
+	s.SrvName.SetText(srv.Name)
+	s.SrvAddress.SetText(srv.Address)
+	s.SrvTransport.SetSelected(string(srv.Transport))
+	for f, c := range s.SrvFeatures {
+		c.SetChecked(srv.Offers(f))
+	}
+	s.SrvAllFeatures.SetChecked(srv.Features == nil)
+}
+
+// keepServer stores the editor's fields into the selected server.
+func (s *Settings) keepServer() {
+	i := s.sel
+	if i < 0 || i >= len(s.servers) {
+		return
+	}
+	srv := &s.servers[i]
+	srv.Name, srv.Address = strings.TrimSpace(s.SrvName.Text), strings.TrimSpace(s.SrvAddress.Text)
+	srv.Transport = config.Transport(s.SrvTransport.Selected)
+	if s.SrvAllFeatures.Checked {
+		srv.Features = nil
+	} else {
+		srv.Features = []config.Feature{}
+		for _, f := range config.AllFeatures {
+			if s.SrvFeatures[f].Checked {
+				srv.Features = append(srv.Features, f)
+			}
+		}
+	}
+	s.ServerList.RefreshItem(i)
+}
+
+func (s *Settings) addServer() {
+	s.keepServer()
+	s.servers = append(s.servers, config.Server{Name: fmt.Sprintf("server%d", len(s.servers)+1), Transport: config.TransportUDP})
+	s.ServerList.Refresh()
+	s.ServerList.Select(len(s.servers) - 1)
+}
+
+func (s *Settings) removeServer() {
+	if s.sel < 0 || s.sel >= len(s.servers) {
+		return
+	}
+	s.servers = append(s.servers[:s.sel], s.servers[s.sel+1:]...)
+	s.sel = -1
+	s.ServerList.UnselectAll()
+	s.ServerList.Refresh()
+	if len(s.servers) > 0 {
+		s.ServerList.Select(0)
+	}
+}
+
+// moveServer moves the selected server up (-1) or down (+1): the order is the priority, the first is home.
+func (s *Settings) moveServer(d int) {
+	s.keepServer()
+	i, j := s.sel, s.sel+d
+	if i < 0 || j < 0 || j >= len(s.servers) {
+		return
+	}
+	s.servers[i], s.servers[j] = s.servers[j], s.servers[i]
+	s.sel = j
+	s.ServerList.Refresh()
+	s.ServerList.Select(j)
+}
+
+// collect builds the configuration the form describes, or says which field is wrong.
+func (s *Settings) collect() (*config.Config, error) {
+	s.keepServer()
+	cfg := *s.store.Config()
+	cfg.Warnings = nil
+	cfg.Account = config.Account{User: strings.TrimSpace(s.User.Text), DisplayName: strings.TrimSpace(s.DisplayName.Text),
+		Domain: strings.TrimSpace(s.Domain.Text), Password: s.Password.Text}
+	if cfg.Account.Domain == "" && len(s.servers) > 0 {
+		cfg.Account.Domain = s.servers[0].Host()
+	}
+	cfg.Servers = append([]config.Server(nil), s.servers...)
+	f := &cfg.Failover
+	f.Registration = config.RegistrationPolicy(s.Registration.Selected)
+	f.Failback = config.FailbackPolicy(s.Failback.Selected)
+	var err error
+	if f.SimultaneousRegistrations, err = number("Simultaneous registrations", s.Simultaneous); err != nil {
+		return nil, err
+	}
+	if f.KeepaliveMisses, err = number("Missed keep-alives", s.KeepMisses); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct {
+		name string
+		e    *widget.Entry
+		to   *config.Duration
+	}{{"Keep-alive every", s.KeepInterval, &f.KeepaliveInterval}, {"Keep-alive timeout", s.KeepTimeout, &f.KeepaliveTimeout},
+		{"Failback hold-down", s.Holddown, &f.FailbackHolddown}, {"Registration lasts", s.Expires, &f.RegisterExpires},
+		{"Retry backoff from", s.BackoffBase, &f.BackoffBase}, {"Retry backoff up to", s.BackoffMax, &f.BackoffMax}} {
+		v, err := time.ParseDuration(strings.TrimSpace(d.e.Text))
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a duration such as 10s or 500ms", d.name, d.e.Text)
+		}
+		*d.to = config.Duration(v)
+	}
+	cfg.Audio.Backend = s.Backend.Selected
+	cfg.Audio.Input, cfg.Audio.Output = deviceName(s.Input.Selected), deviceName(s.Output.Selected)
+	cfg.Audio.Codecs = nil
+	for _, n := range codecNames {
+		if s.Codecs[n].Checked {
+			cfg.Audio.Codecs = append(cfg.Audio.Codecs, n)
+		}
+	}
+	if len(cfg.Audio.Codecs) == 0 {
+		return nil, fmt.Errorf("Codecs: choose at least one")
+	}
+	return &cfg, nil
+}
+
+func number(name string, e *widget.Entry) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(e.Text))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number", name, e.Text)
+	}
+	return n, nil
+}
+
+func deviceName(shown string) string {
+	if shown == systemDefault {
+		return ""
+	}
+	return shown
+}
+
+// Apply checks and saves the form. The error, if any, is shown in the form and returned; the warning is
+// for the user (a password kept in the file).
+func (s *Settings) Apply() (warning string, err error) {
+	cfg, err := s.collect()
+	if err == nil {
+		warning, err = s.store.Save(cfg)
+	}
+	if err != nil {
+		s.Error.SetText("Not saved: " + err.Error())
+		return "", err
+	}
+	s.Error.SetText("")
+	return warning, nil
+}
+
+// ShowSettings opens the settings dialog; Save keeps it open while an entry is refused.
+func (w *Window) ShowSettings(store SettingsStore) {
+	s := NewSettings(store)
+	var d *dialog.CustomDialog
+	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
+		warning, err := s.Apply()
+		if err != nil {
+			return
+		}
+		d.Hide()
+		if warning != "" {
+			dialog.ShowInformation("Settings saved", warning, w.Win)
+		}
+	})
+	save.Importance = widget.HighImportance
+	cancel := widget.NewButton("Cancel", func() { d.Hide() })
+	d = dialog.NewCustomWithoutButtons("Settings", container.NewBorder(nil, container.NewHBox(cancel, save), nil, nil, s.Content), w.Win)
+	d.Resize(fyne.NewSize(560, 520))
+	d.Show()
+}

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+
+	"stayline/config"
+)
+
+// memStore keeps what was saved; it checks like config.Save does.
+type memStore struct {
+	cfg   *config.Config
+	saved *config.Config
+}
+
+func (m *memStore) Config() *config.Config { return m.cfg }
+func (m *memStore) AudioDevices() ([]string, []string, error) {
+	return []string{"Built-in Microphone"}, []string{"Built-in Speaker", "USB Headset"}, nil
+}
+func (m *memStore) Save(cfg *config.Config) (string, error) {
+	data, err := config.Marshal(cfg, true)
+	if err != nil {
+		return "", err
+	}
+	if _, err := config.Parse("phone.toml", data); err != nil {
+		return "", err
+	}
+	m.saved = cfg
+	return "", nil
+}
+
+func newStore(t *testing.T) *memStore {
+	cfg, err := config.Load("../config/testdata/design.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &memStore{cfg: cfg}
+}
+
+func TestSettingsShowAndSaveTheConfiguration(t *testing.T) {
+	test.NewTempApp(t)
+	st := newStore(t)
+	s := NewSettings(st)
+	if s.User.Text != "1001" || s.SrvName.Text != "home" || s.KeepInterval.Text != "10s" || !s.Codecs["PCMU"].Checked {
+		t.Fatalf("form not filled from the configuration")
+	}
+	// Add a third server, make it second, give it hold only; choose the headset; offer G.722 first.
+	test.Tap(s.AddServer)
+	s.SrvName.SetText("dr")
+	s.SrvAddress.SetText("10.1.1.1:5080")
+	s.SrvTransport.SetSelected("tcp")
+	s.SrvAllFeatures.SetChecked(false)
+	for _, f := range []config.Feature{config.FeatureTransfer, config.FeatureConference, config.FeatureMWI} {
+		s.SrvFeatures[f].SetChecked(false)
+	}
+	test.Tap(s.UpServer)
+	s.Output.SetSelected("USB Headset")
+	s.Codecs["G722"].SetChecked(true)
+	if _, err := s.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	got := st.saved
+	if len(got.Servers) != 3 || got.Servers[1].Name != "dr" || got.Servers[1].Transport != config.TransportTCP ||
+		!got.Servers[1].Offers(config.FeatureHold) || got.Servers[1].Offers(config.FeatureTransfer) {
+		t.Fatalf("servers saved %+v", got.Servers)
+	}
+	if got.Audio.Output != "USB Headset" || got.Audio.Input != "" || !strings.Contains(strings.Join(got.Audio.Codecs, ","), "G722") {
+		t.Fatalf("audio saved %+v", got.Audio)
+	}
+}
+
+// Invalid entries are refused in the dialog with the reason, and nothing is saved.
+func TestSettingsRefuseInvalidEntries(t *testing.T) {
+	test.NewTempApp(t)
+	cases := []struct {
+		name string
+		edit func(*Settings)
+		want string
+	}{
+		{"bad duration", func(s *Settings) { s.KeepTimeout.SetText("soon") }, "Keep-alive timeout"},
+		{"timeout too long", func(s *Settings) { s.KeepTimeout.SetText("20s") }, "keepalive_timeout: must be shorter"},
+		{"bad address", func(s *Settings) { s.SrvAddress.SetText("pbx:99999") }, "server[0].address"},
+		{"no codec", func(s *Settings) {
+			for _, c := range s.Codecs {
+				c.SetChecked(false)
+			}
+		}, "Codecs: choose at least one"},
+		{"line break in the user", func(s *Settings) { s.User.SetText("1001\nVia: x") }, "account.user"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := newStore(t)
+			s := NewSettings(st)
+			c.edit(s)
+			_, err := s.Apply()
+			if err == nil || st.saved != nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(s.Error.Text, c.want) {
+				t.Fatalf("shown %q, want it to name %q", s.Error.Text, c.want)
+			}
+			var ce *config.Error
+			_ = errors.As(err, &ce)
+		})
+	}
+}
