@@ -65,10 +65,10 @@ type Window struct {
 	ctl    Controller
 	ctx    context.Context
 	unbind context.CancelFunc // ends the event loop of the current controller
-	opts  Options
-	model *Model
-	note  *notifier
-	tray  trayHost
+	opts   Options
+	model  *Model
+	note   *notifier
+	tray   trayHost
 
 	Extension   *widget.Label
 	Server      *widget.Label
