@@ -3,6 +3,8 @@
 #   make test   every test, unit and integration (real Kamailio, SIPp, baresip on loopback)
 
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+# Fyne reads the locale; without one it logs an error at every start.
+export LANG ?= C.UTF-8
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -13,7 +15,7 @@ RACE_PKGS := ./config/... ./failover/... ./phone/... ./headless/... ./lab/... ./
 OTHER_PKGS := ./audio/... ./app/... ./assets/... .
 
 .PHONY: all build run test vet fmt-check deps-run deps-test lab-up lab-down lab-status lab-kill-home \
-	lab-start-home lab-kill-alternate lab-start-alternate clean
+	lab-start-home lab-kill-alternate lab-start-alternate package clean
 
 all: build
 
@@ -33,8 +35,10 @@ deps-run:
 deps-test:
 	@scripts/deps.sh test
 
+# The window (under a desktop); RUN_FLAGS=-headless for the terminal front end.
+RUN_FLAGS ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,-headless)
 run: deps-run build
-	$(BIN)/stayline-lab run -- $(BIN)/stayline -headless
+	$(BIN)/stayline-lab run -- $(BIN)/stayline $(RUN_FLAGS)
 
 test: deps-test vet fmt-check
 	STAYLINE_REQUIRE_LAB=1 $(GO) test -race -count=1 -timeout 12m $(RACE_PKGS)
@@ -61,6 +65,16 @@ lab-kill-alternate: $(BIN)/stayline-lab
 	$(BIN)/stayline-lab kill alternate
 lab-start-alternate: $(BIN)/stayline-lab
 	$(BIN)/stayline-lab start alternate
+
+# A Linux package (tar.xz with the binary, icon and .desktop file) from FyneApp.toml. The binary is built
+# here (fyne package would rebuild it from source with its own flags: slower) and handed to the packager.
+FYNE_TOOL := fyne.io/tools/cmd/fyne@v1.7.4
+package: deps-run
+	$(GO) install $(FYNE_TOOL)
+	$(GO) build -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/release/stayline .
+	cd $(BIN)/release && $$($(GO) env GOPATH)/bin/fyne package -os linux --exe stayline --icon $(CURDIR)/assets/icon.png \
+		--name Stayline --app-id net.stayline.phone --app-version 0.1.0 --src $(CURDIR)
+	@ls -l $(BIN)/release/*.tar.xz
 
 clean:
 	rm -rf $(BIN)

@@ -34,6 +34,8 @@ type Controller interface {
 	SetMuted(bool)
 	SetVolume(float64)
 	DialTone(on bool)
+	AudioDevices() (inputs, outputs []string, err error)
+	SwitchAudio(input, output string) error
 }
 
 // Options adjust a Window.
@@ -85,6 +87,7 @@ type Window struct {
 	Pad         map[string]*widget.Button
 	Mute        *widget.Check
 	Volume      *widget.Slider
+	Output      *widget.Select // speaker or headset
 	Timeline    *widget.Button
 	SettingsBtn *widget.Button
 
@@ -160,7 +163,21 @@ func (w *Window) build() {
 	w.Volume.Step, w.Volume.Value = 0.1, 1
 	w.Volume.OnChanged = func(v float64) { w.ctl.SetVolume(v) }
 	w.Timeline = widget.NewButtonWithIcon("Timeline", theme.HistoryIcon(), w.showTimeline)
-	side := container.NewVBox(w.Mute, widget.NewLabel("Volume"), w.Volume, w.Timeline)
+	w.Output = widget.NewSelect([]string{systemDefault}, func(name string) {
+		go func() {
+			if err := w.ctl.SwitchAudio("", deviceName(name)); err != nil {
+				fyne.Do(func() {
+					w.model.Message = "Sound device: " + err.Error()
+					w.render()
+				})
+			}
+		}()
+	})
+	w.Output.PlaceHolder = "Speaker or headset"
+	if _, outs, err := w.ctl.AudioDevices(); err == nil {
+		w.Output.Options = append([]string{systemDefault}, outs...)
+	}
+	side := container.NewVBox(w.Mute, widget.NewLabel("Volume"), w.Volume, w.Output, w.Timeline)
 	if w.opts.Settings != nil {
 		w.SettingsBtn = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { w.ShowSettings(w.opts.Settings) })
 		side.Add(w.SettingsBtn)
@@ -170,7 +187,7 @@ func (w *Window) build() {
 	bottom := container.NewGridWithColumns(2, container.NewGridWithColumns(3, pad...), side)
 	w.Win.SetContent(container.NewVBox(status, widget.NewSeparator(), screen, w.SoftKeys, widget.NewSeparator(),
 		dialRow, bottom))
-	w.Win.Resize(fyne.NewSize(460, 520))
+	w.Win.Resize(fyne.NewSize(460, 580))
 	w.Win.Canvas().SetOnTypedKey(w.typedKey)
 	w.Win.Canvas().SetOnTypedRune(w.typedRune)
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"image/color"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 
 	"stayline/config"
 	"stayline/failover"
@@ -21,6 +23,7 @@ type fakeController struct {
 	muted    bool
 	volume   float64
 	tone     bool
+	output   string
 	asked    chan string
 }
 
@@ -29,6 +32,15 @@ func (f *fakeController) Status() failover.StatusEvent      { return failover.St
 func (f *fakeController) SetMuted(m bool)                   { f.mu.Lock(); f.muted = m; f.mu.Unlock() }
 func (f *fakeController) SetVolume(v float64)               { f.mu.Lock(); f.volume = v; f.mu.Unlock() }
 func (f *fakeController) DialTone(on bool)                  { f.mu.Lock(); f.tone = on; f.mu.Unlock() }
+func (f *fakeController) AudioDevices() ([]string, []string, error) {
+	return nil, []string{"Speaker", "USB Headset"}, nil
+}
+func (f *fakeController) SwitchAudio(in, out string) error {
+	f.mu.Lock()
+	f.output = out
+	f.mu.Unlock()
+	return nil
+}
 func (f *fakeController) Request(a failover.Action, arg string) error {
 	s := strings.TrimSpace(string(a) + " " + arg)
 	f.mu.Lock()
@@ -248,7 +260,7 @@ func TestQuitDuringFailoverAsksFirst(t *testing.T) {
 	w := New(a, &fakeController{asked: make(chan string, 4)}, Options{Lines: 3, Now: func() time.Time { return t0 },
 		OnQuit: func() { quits++ }})
 	defer w.Win.Close()
-	w.Win.Resize(fyne.NewSize(460, 520))
+	w.Win.Resize(fyne.NewSize(460, 580))
 	show(w, failover.StageAlternate, "branch")
 	w.Quit()
 	if quits != 0 || len(w.Win.Canvas().Overlays().List()) == 0 {
@@ -299,7 +311,7 @@ func TestRenderedScreens(t *testing.T) {
 	for _, s := range screens {
 		t.Run(s.file, func(t *testing.T) {
 			w, _ := newTestWindow(t)
-			w.Win.Resize(fyne.NewSize(460, 520))
+			w.Win.Resize(fyne.NewSize(460, 580))
 			show(w, s.stage, s.server, s.calls...)
 			for _, c := range s.calls {
 				w.model.Calls[c.ID].Since = t0.Add(-83 * time.Second)
@@ -311,5 +323,61 @@ func TestRenderedScreens(t *testing.T) {
 			w.Render()
 			test.AssertRendersToImage(t, s.file, w.Win.Canvas())
 		})
+	}
+}
+
+func TestSpeakerOrHeadsetSwitchesTheDevice(t *testing.T) {
+	w, ctl := newTestWindow(t)
+	if !slices.Equal(w.Output.Options, []string{"System default", "Speaker", "USB Headset"}) {
+		t.Fatalf("output choices %v", w.Output.Options)
+	}
+	w.Output.SetSelected("USB Headset")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ctl.mu.Lock()
+		out := ctl.output
+		ctl.mu.Unlock()
+		if out == "USB Headset" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("switched to %q", out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// forcedVariant is the default theme held to one variant (as the desktop's light or dark setting).
+type forcedVariant struct{ v fyne.ThemeVariant }
+
+func (f forcedVariant) Color(n fyne.ThemeColorName, _ fyne.ThemeVariant) color.Color {
+	return theme.DefaultTheme().Color(n, f.v)
+}
+func (f forcedVariant) Font(s fyne.TextStyle) fyne.Resource     { return theme.DefaultTheme().Font(s) }
+func (f forcedVariant) Icon(n fyne.ThemeIconName) fyne.Resource { return theme.DefaultTheme().Icon(n) }
+func (f forcedVariant) Size(n fyne.ThemeSizeName) float32       { return theme.DefaultTheme().Size(n) }
+
+// The window follows the desktop's light or dark theme: nothing in it is painted in fixed colours.
+func TestWindowFollowsLightAndDarkThemes(t *testing.T) {
+	brightness := func(v fyne.ThemeVariant) float64 {
+		a := test.NewTempApp(t)
+		a.Settings().SetTheme(forcedVariant{v})
+		w := New(a, &fakeController{asked: make(chan string, 4)}, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }})
+		defer w.Win.Close()
+		show(w, failover.StageAlternate, "branch")
+		img := w.Win.Canvas().Capture()
+		var sum float64
+		b := img.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y += 4 {
+			for x := b.Min.X; x < b.Max.X; x += 4 {
+				r, g, bl, _ := img.At(x, y).RGBA()
+				sum += float64(r+g+bl) / 3 / 65535
+			}
+		}
+		return sum / float64((b.Dx()/4)*(b.Dy()/4))
+	}
+	light, dark := brightness(theme.VariantLight), brightness(theme.VariantDark)
+	if light < 0.6 || dark > 0.35 {
+		t.Fatalf("mean brightness light %.2f, dark %.2f: the window does not follow the theme", light, dark)
 	}
 }

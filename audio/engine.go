@@ -289,15 +289,36 @@ func (e *Engine) CurrentTone() Tone {
 	return e.tone.kind
 }
 
+// SwitchDevices moves the engine to other devices ("" = system default) while calls go on: the device
+// is closed and another opened; the calls' ports stay.
+func (e *Engine) SwitchDevices(input, output string) error {
+	if e.Backend == "null" {
+		return nil
+	}
+	e.closeDevice()
+	if err := e.open(e.Backend, input, output); err != nil {
+		if e.open(e.Backend, "", "") == nil {
+			return fmt.Errorf("%w (back on the default devices)", err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (e *Engine) closeDevice() {
+	if e.dev != nil {
+		e.dev.Uninit()
+		e.ctx.Uninit()
+		e.ctx.Free()
+		e.dev, e.ctx = nil, nil
+	}
+}
+
 // Close stops the device.
 func (e *Engine) Close() {
-	if e == nil || e.dev == nil {
-		return
+	if e != nil {
+		e.closeDevice()
 	}
-	e.dev.Uninit()
-	e.ctx.Uninit()
-	e.ctx.Free()
-	e.dev = nil
 }
 
 // Port connects one call to the engine at the call's codec rate: as a Source it gives the microphone, as

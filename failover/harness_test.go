@@ -227,6 +227,7 @@ func (f *fakeAgent) SubscribeMWI(ctx context.Context, server int, expires time.D
 	return nil
 }
 
+func (f *fakeAgent) SwitchAudio(string, string) error          { return nil }
 func (f *fakeAgent) SetMuted(bool)                             {}
 func (f *fakeAgent) SetVolume(float64)                         {}
 func (f *fakeAgent) PlayTone(audio.Tone)                       {}

@@ -49,6 +49,7 @@ type Agent interface {
 	SetVolume(float64)
 	PlayTone(audio.Tone)
 	AudioDevices() (inputs, outputs []string, err error)
+	SwitchAudio(input, output string) error
 }
 
 // ErrClosed is returned by a Manager that has shut down.
@@ -328,6 +329,9 @@ func (m *Manager) DialTone(on bool) {
 		m.agent.PlayTone(audio.ToneNone)
 	}
 }
+
+// SwitchAudio moves the sound to other devices now ("" = system default), calls included.
+func (m *Manager) SwitchAudio(input, output string) error { return m.agent.SwitchAudio(input, output) }
 
 // AudioDevices lists the sound devices, for the settings.
 func (m *Manager) AudioDevices() (inputs, outputs []string, err error) { return m.agent.AudioDevices() }

@@ -73,6 +73,7 @@ func (upAgent) Hold(string) error                                      { return 
 func (upAgent) Resume(string) error                                    { return nil }
 func (upAgent) SendDTMF(string, string) error                          { return nil }
 func (upAgent) Calls() []phone.CallInfo                                { return nil }
+func (upAgent) SwitchAudio(string, string) error                       { return nil }
 func (upAgent) SetMuted(bool)                                          {}
 func (upAgent) SetVolume(float64)                                      {}
 func (upAgent) PlayTone(audio.Tone)                                    {}

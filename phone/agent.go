@@ -363,6 +363,14 @@ func (a *Agent) PlayTone(t audio.Tone) {
 	}
 }
 
+// SwitchAudio moves the sound to other devices ("" = system default) during calls too.
+func (a *Agent) SwitchAudio(input, output string) error {
+	if a.opts.Audio == nil {
+		return errors.New("no sound engine")
+	}
+	return a.opts.Audio.SwitchDevices(input, output)
+}
+
 // AudioDevices lists the input and output devices of the engine's backend (for the settings).
 func (a *Agent) AudioDevices() (inputs, outputs []string, err error) {
 	backend := "default"
