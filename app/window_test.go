@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
 
 	"stayline/config"
 	"stayline/failover"
@@ -379,5 +380,32 @@ func TestWindowFollowsLightAndDarkThemes(t *testing.T) {
 	light, dark := brightness(theme.VariantLight), brightness(theme.VariantDark)
 	if light < 0.6 || dark > 0.35 {
 		t.Fatalf("mean brightness light %.2f, dark %.2f: the window does not follow the theme", light, dark)
+	}
+}
+
+// Keyboard reachable: Tab moves the focus through the number field, the Phone button, the soft keys and
+// the dial pad, and a focused key is pressed with Space.
+func TestEveryControlIsReachableByKeyboard(t *testing.T) {
+	w, ctl := newTestWindow(t)
+	show(w, failover.StageNormal, "home", CallView{ID: "1", State: "active", Remote: "1002@x"})
+	c := w.Win.Canvas()
+	seen := map[fyne.Focusable]bool{}
+	for i := 0; i < 60; i++ {
+		test.FocusNext(c)
+		if f := c.Focused(); f != nil {
+			seen[f] = true
+		}
+	}
+	drop := w.SoftKeys.Objects[len(w.SoftKeys.Objects)-1].(*widget.Button)
+	for name, obj := range map[string]fyne.Focusable{"number": w.Number, "Phone": w.Phone, "Drop": drop,
+		"5": w.Pad["5"], "Timeline": w.Timeline} {
+		if !seen[obj] {
+			t.Errorf("%s is never reached with Tab", name)
+		}
+	}
+	c.Focus(drop)
+	drop.TypedKey(&fyne.KeyEvent{Name: fyne.KeySpace})
+	if got := <-ctl.asked; got != "hangup 1" {
+		t.Fatalf("Space on Drop asked %q", got)
 	}
 }
