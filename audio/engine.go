@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gen2brain/malgo"
 )
@@ -86,55 +87,33 @@ func (e *Engine) open(backend, input, output string) error {
 	if err != nil {
 		return fmt.Errorf("audio backend %s: %w", backend, err)
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			ctx.Uninit()
+			ctx.Free()
+		}
+	}()
 	cfg := malgo.DefaultDeviceConfig(malgo.Duplex)
 	cfg.SampleRate = EngineRate
 	cfg.PeriodSizeInMilliseconds = FrameDurationMs
 	cfg.Capture.Format, cfg.Capture.Channels = malgo.FormatS16, 1
 	cfg.Playback.Format, cfg.Playback.Channels = malgo.FormatS16, 1
-	if input != "" || output != "" {
-		ins, err := ctx.Devices(malgo.Capture)
-		if err != nil {
-			ctx.Uninit()
-			ctx.Free()
-			return fmt.Errorf("list capture devices: %w", err)
-		}
-		outs, err := ctx.Devices(malgo.Playback)
-		if err != nil {
-			ctx.Uninit()
-			ctx.Free()
-			return fmt.Errorf("list playback devices: %w", err)
-		}
-		if input != "" {
-			info, ok := findDevice(ins, input)
-			if !ok {
-				ctx.Uninit()
-				ctx.Free()
-				return fmt.Errorf("no input device %q (have: %s)", input, deviceNames(ins))
-			}
-			cfg.Capture.DeviceID = info.ID.Pointer()
-		}
-		if output != "" {
-			info, ok := findDevice(outs, output)
-			if !ok {
-				ctx.Uninit()
-				ctx.Free()
-				return fmt.Errorf("no output device %q (have: %s)", output, deviceNames(outs))
-			}
-			cfg.Playback.DeviceID = info.ID.Pointer()
-		}
+	if cfg.Capture.DeviceID, err = deviceID(ctx, malgo.Capture, input); err != nil {
+		return err
+	}
+	if cfg.Playback.DeviceID, err = deviceID(ctx, malgo.Playback, output); err != nil {
+		return err
 	}
 	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{Data: e.process})
 	if err != nil {
-		ctx.Uninit()
-		ctx.Free()
 		return fmt.Errorf("open sound device: %w", err)
 	}
 	if err := dev.Start(); err != nil {
 		dev.Uninit()
-		ctx.Uninit()
-		ctx.Free()
 		return fmt.Errorf("start sound device: %w", err)
 	}
+	opened = true
 	e.ctx, e.dev, e.Backend = ctx, dev, backend
 	if e.Backend == "" {
 		e.Backend = "default"
@@ -142,13 +121,21 @@ func (e *Engine) open(backend, input, output string) error {
 	return nil
 }
 
-func findDevice(list []malgo.DeviceInfo, name string) (malgo.DeviceInfo, bool) {
+// deviceID finds the device called name among the backend's devices of kind (nil for "": the default).
+func deviceID(ctx *malgo.AllocatedContext, kind malgo.DeviceType, name string) (unsafe.Pointer, error) {
+	if name == "" {
+		return nil, nil
+	}
+	list, err := ctx.Devices(kind)
+	if err != nil {
+		return nil, fmt.Errorf("list sound devices: %w", err)
+	}
 	for _, d := range list {
 		if d.Name() == name {
-			return d, true
+			return d.ID.Pointer(), nil
 		}
 	}
-	return malgo.DeviceInfo{}, false
+	return nil, fmt.Errorf("no sound device %q (have: %s)", name, deviceNames(list))
 }
 
 func deviceNames(list []malgo.DeviceInfo) string {

@@ -100,6 +100,27 @@ func TestDialDeadServerReportsNoResponse(t *testing.T) {
 	}
 }
 
+// registeredAgent is an agent registered as 1001 on k.
+func registeredAgent(t *testing.T, k *lab.Server, transport config.Transport) *Agent {
+	t.Helper()
+	a := startAgent(t, lab.Password, srv("home", k, transport))
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// nullEngine is a sound engine with no device, closed at the end of the test.
+func nullEngine(t *testing.T) *audio.Engine {
+	t.Helper()
+	e, err := audio.OpenEngine(audio.EngineOptions{Backend: "null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
 // activeCall registers on k, calls 1002 (an echoing SIPp) and waits for media.
 func activeCall(t *testing.T, servers ...config.Server) (*Agent, string) {
 	t.Helper()
@@ -205,16 +226,9 @@ func TestHangupAfterProxyDied(t *testing.T) {
 func TestTonesFollowTheCall(t *testing.T) {
 	k := labtest.Server(t, "home", lab.ServerOptions{})
 	bs := labtest.Baresip(t, "1003", k.Addr())
-	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: "null"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close()
-	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a := registeredAgent(t, k, config.TransportUDP)
+	engine := nullEngine(t)
 	a.opts.Audio = engine
-	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
 	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -239,10 +253,7 @@ func TestBlindTransferToAnotherParty(t *testing.T) {
 	k := labtest.Server(t, "home", lab.ServerOptions{})
 	bs := labtest.Baresip(t, "1003", k.Addr())
 	far := labtest.FarEnd(t, "1002", k.Addr())
-	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
-	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
+	a := registeredAgent(t, k, config.TransportUDP)
 	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -333,10 +344,7 @@ func TestTransferredByBaresip(t *testing.T) {
 	k := labtest.Server(t, "home", lab.ServerOptions{})
 	bs := labtest.Baresip(t, "1003", k.Addr())
 	far := labtest.FarEnd(t, "1002", k.Addr())
-	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
-	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
+	a := registeredAgent(t, k, config.TransportUDP)
 	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -365,16 +373,9 @@ func TestConferenceMixesTheParties(t *testing.T) {
 	k := labtest.Server(t, "home", lab.ServerOptions{})
 	bs := labtest.Baresip(t, "1003", k.Addr())
 	labtest.FarEnd(t, "1002", k.Addr())
-	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: "null"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close()
-	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a := registeredAgent(t, k, config.TransportUDP)
+	engine := nullEngine(t)
 	a.opts.Audio = engine
-	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
 	echo, err := a.Dial(context.Background(), 0, "1002", time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -459,11 +460,8 @@ func widebandCall(t *testing.T, codec string) {
 	}
 	k := labtest.Server(t, "home", lab.ServerOptions{})
 	bs := labtest.Baresip(t, "1003", k.Addr())
-	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a := registeredAgent(t, k, config.TransportUDP)
 	a.opts.Codecs = []string{codec}
-	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
 	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
 	if err != nil {
 		t.Fatal(err)
