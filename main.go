@@ -133,6 +133,7 @@ func startCore(cfg *config.Config, logger *slog.Logger) (*core, error) {
 		Servers:        cfg.Servers,
 		Listen:         cfg.SIP.Listen,
 		Codecs:         cfg.Audio.Codecs,
+		OnlyServers:    cfg.SIP.OnlyServers,
 		RequestTimeout: max(2*cfg.Failover.KeepaliveTimeout.D(), 500*time.Millisecond),
 		Logger:         logger,
 	})

@@ -64,6 +64,9 @@ type Failover struct {
 // SIP holds the user agent's own transport settings.
 type SIP struct {
 	Listen string `toml:"listen"`
+	// OnlyServers refuses calls and other out-of-dialog requests from addresses that are not a configured
+	// server (a SIP scanner cannot ring the phone). Requests within a call are matched to it instead.
+	OnlyServers bool `toml:"only_servers"`
 }
 
 // Calls holds call-handling settings.
@@ -95,7 +98,7 @@ func Default() Config {
 			BackoffMax:                Duration(1800 * time.Second),
 			SimultaneousRegistrations: 3,
 		},
-		SIP:   SIP{Listen: "0.0.0.0:0"},
+		SIP:   SIP{Listen: "0.0.0.0:0", OnlyServers: true},
 		Calls: Calls{Emergency: []string{"911", "112"}, Lines: 3},
 		Audio: Audio{Backend: "default", Codecs: []string{"PCMU", "PCMA"}},
 	}

@@ -46,7 +46,8 @@ func startLivePhone(t *testing.T, p *lab.Pair, extra string, edit ...func(*confi
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: cfg.SIP.Listen,
-		Codecs: cfg.Audio.Codecs, RequestTimeout: 2 * cfg.Failover.KeepaliveTimeout.D(), Logger: quiet})
+		Codecs: cfg.Audio.Codecs, RequestTimeout: 2 * cfg.Failover.KeepaliveTimeout.D(), Logger: quiet,
+		OnlyServers: cfg.SIP.OnlyServers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +328,10 @@ func TestLiveIncomingCallAnsweredAndEndedByTheCaller(t *testing.T) {
 func TestLiveIncomingCallsRefusedWhenNoServiceOrBusy(t *testing.T) {
 	p := labtest.Pair(t, lab.ServerOptions{})
 	labtest.FarEnd(t, "1002", p.Home.Addr())
-	lp := startLivePhone(t, p, "", func(c *config.Config) { c.Calls.Lines = 1 })
+	lp := startLivePhone(t, p, "", func(c *config.Config) {
+		c.Calls.Lines = 1
+		c.SIP.OnlyServers = false // the caller below rings the phone directly, with both servers dead
+	})
 	lp.waitStage(StageNormal, "home", 5*time.Second)
 
 	// Every line in use: 486 Busy Here, relayed by the proxy.

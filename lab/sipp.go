@@ -127,8 +127,8 @@ func RegisterWith(dir, user string, contactPort int, registrar string) error {
 }
 
 // Caller runs the lab's caller scenario once: it calls user through proxy (host:port), talks for talk,
-// echoing the callee's RTP, and hangs up.
-func Caller(dir, user, proxy string, talk time.Duration) (*SIPp, error) {
+// echoing the callee's RTP, and hangs up. extra goes to SIPp (-i ADDRESS to call from another address).
+func Caller(dir, user, proxy string, talk time.Duration, extra ...string) (*SIPp, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -137,8 +137,9 @@ func Caller(dir, user, proxy string, talk time.Duration) (*SIPp, error) {
 	if err != nil {
 		return nil, err
 	}
-	return StartSIPp(dir, "uac-call", port, "-m", "1", "-s", user, "-rtp_echo", "-mp", strconv.Itoa(mport),
-		"-d", strconv.Itoa(int(talk/time.Millisecond)), proxy)
+	args := append([]string{"-m", "1", "-s", user, "-rtp_echo", "-mp", strconv.Itoa(mport),
+		"-d", strconv.Itoa(int(talk / time.Millisecond))}, extra...)
+	return StartSIPp(dir, "uac-call", port, append(args, proxy)...)
 }
 
 func freeEvenPortPair() (int, error) {
@@ -188,7 +189,15 @@ func startSIPpArgs(dir, name string, port int, extra ...string) (*SIPp, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	args := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin", "-trace_msg",
+	ip := "127.0.0.1"
+	for i := 0; i+1 < len(extra); i++ {
+		if extra[i] == "-i" { // the caller chose its own address
+			ip = extra[i+1]
+			extra = append(extra[:i:i], extra[i+2:]...)
+			break
+		}
+	}
+	args := append([]string{"-i", ip, "-p", strconv.Itoa(port), "-nostdin", "-trace_msg",
 		"-message_file", msgPath}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir

@@ -40,6 +40,8 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Audio is the sound engine calls and tones use; nil: calls send silence and play nothing.
 	Audio *audio.Engine
+	// OnlyServers refuses (403) INVITEs and OPTIONS that come from no configured server's address.
+	OnlyServers bool
 }
 
 // Agent is the SIP user agent. Its methods are safe for concurrent use.
@@ -325,7 +327,21 @@ func (a *Agent) notify(ev Event) {
 	}
 }
 
+// stranger answers 403 to an out-of-dialog request from no configured server, when the phone only
+// takes requests from its servers; it reports whether it did.
+func (a *Agent) stranger(req *sip.Request, tx sip.ServerTransaction) bool {
+	if !a.opts.OnlyServers || a.serverOf(req.Source()) >= 0 {
+		return false
+	}
+	a.log.Info("request from an address that is no configured server refused", "method", req.Method, "source", req.Source())
+	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Not A Configured Server", nil))
+	return true
+}
+
 func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if a.stranger(req, tx) {
+		return
+	}
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,3 +195,23 @@ func atoi(s string) int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A SIP scanner (any address that is not a configured server) cannot ring the phone nor probe it.
+func TestStrangersAreRefused(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
+	a.opts.OnlyServers = true
+	caller := labtest.Caller(t, "1001", a.Listen(), time.Second, "-i", "127.0.0.2")
+	caller.Wait(5 * time.Second)
+	if caller.Received("SIP/2.0 403") < 1 {
+		b, _ := os.ReadFile(caller.MessagesFile())
+		t.Fatalf("a call from 127.0.0.2 was not refused with 403:\n%s", b)
+	}
+	for _, c := range a.Calls() {
+		t.Fatalf("a stranger's call got through: %+v", c)
+	}
+	// The configured server's address is welcome.
+	if err := lab.Ping(a.Listen(), time.Second); err != nil {
+		t.Fatalf("OPTIONS from the server's address: %v", err)
+	}
+}

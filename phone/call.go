@@ -276,22 +276,27 @@ func (a *Agent) hopIsDown(u sip.Uri) bool {
 	return false
 }
 
-// serverOf finds the configured server a request came from (-1: none).
+// serverOf finds the configured server a request came from (-1: none): the server at that address and
+// port, else the first at that address (a server opens TCP connections from other ports).
 func (a *Agent) serverOf(source string) int {
 	host, port, err := net.SplitHostPort(source)
 	if err != nil {
 		return -1
 	}
+	byIP := -1
 	for i, l := range a.servers {
 		sh, sp, err := net.SplitHostPort(l.cfg.HostPort())
-		if err != nil {
+		if err != nil || !(sh == host || resolvesTo(sh, host)) {
 			continue
 		}
-		if sp == port && (sh == host || resolvesTo(sh, host)) {
+		if sp == port {
 			return i
 		}
+		if byIP < 0 {
+			byIP = i
+		}
 	}
-	return -1
+	return byIP
 }
 
 func resolvesTo(name, ip string) bool {
@@ -547,6 +552,9 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			a.onReInvite(req, tx)
 			return
 		}
+	}
+	if a.stranger(req, tx) {
+		return
 	}
 	respond := func(code int, reason string, hdrs ...sip.Header) {
 		res := sip.NewResponseFromRequest(req, code, reason, nil)

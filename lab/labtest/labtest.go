@@ -100,10 +100,10 @@ func farEnd(t testing.TB, start func(string, string, ...string) (*lab.FarEnd, er
 }
 
 // Caller runs the lab's caller scenario once against proxy (see lab.Caller).
-func Caller(t testing.TB, user, proxy string, talk time.Duration) *lab.SIPp {
+func Caller(t testing.TB, user, proxy string, talk time.Duration, extra ...string) *lab.SIPp {
 	t.Helper()
 	Need(t, "sipp")
-	s, err := lab.Caller(t.TempDir(), user, proxy, talk)
+	s, err := lab.Caller(t.TempDir(), user, proxy, talk, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
