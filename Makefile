@@ -15,7 +15,7 @@ RACE_PKGS := ./config/... ./failover/... ./phone/... ./headless/... ./lab/... ./
 OTHER_PKGS := ./audio/... ./app/... ./assets/... .
 
 .PHONY: all build run test vet fmt-check deps-run deps-test lab-up lab-down lab-status lab-kill-home \
-	lab-start-home lab-kill-alternate lab-start-alternate package clean
+	lab-start-home lab-kill-alternate lab-start-alternate package fuzz clean
 
 all: build
 
@@ -43,6 +43,20 @@ run: deps-run build
 test: deps-test vet fmt-check
 	STAYLINE_REQUIRE_LAB=1 $(GO) test -race -count=1 -timeout 12m $(RACE_PKGS)
 	STAYLINE_REQUIRE_LAB=1 $(GO) test -count=1 -timeout 12m $(OTHER_PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# Every fuzz target (its seed corpus lives in PKG/testdata/fuzz/TARGET). make test runs each briefly;
+# make fuzz FUZZTIME=10m runs them longer.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := config:FuzzParse headless:FuzzParse phone:FuzzParseSDP phone:FuzzSmallParsers \
+	phone:FuzzRTPReceive audio:FuzzDecoders
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/ 2>&1); st=$$?; \
+		echo "$$out" | tail -3; [ $$st -eq 0 ] || { echo "$$out"; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,94 @@
+package phone
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"stayline/audio"
+)
+
+// FuzzParseSDP: an offer is refused, or gives a usable address and port, and an answer can be written
+// for it.
+func FuzzParseSDP(f *testing.F) {
+	f.Add([]byte(offer("0 8 101", "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n")))
+	f.Add([]byte(offer("9 111", "a=rtpmap:111 opus/48000/2\r\na=sendonly\r\n")))
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"))
+	f.Add([]byte("v=0\r\nm=audio 99999999999 RTP/AVP 0\r\n"))
+	ours := []audio.Codec{}
+	for _, n := range audio.Supported() {
+		c, _ := audio.NewCodec(n)
+		ours = append(ours, c)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := parseSDP(body)
+		if err != nil {
+			return
+		}
+		if r.Port < 0 || r.Port > 65535 || net.ParseIP(r.IP) == nil {
+			t.Fatalf("accepted address %q port %d", r.IP, r.Port)
+		}
+		c, pt, err := chooseCodec(ours, r)
+		if err != nil {
+			return
+		}
+		if _, err := marshalSDP(localMedia{IP: "127.0.0.1", Port: 40000, Codecs: []audio.Codec{c}, PTs: []uint8{pt},
+			DTMF: r.DTMF, Direction: r.Direction.Reverse()}); err != nil {
+			t.Fatalf("no answer for an accepted offer: %v", err)
+		}
+	})
+}
+
+// FuzzSmallParsers: the message-summary body, Refer-To, sipfrag and telephone-event parsers take any
+// input.
+func FuzzSmallParsers(f *testing.F) {
+	f.Add([]byte("Messages-Waiting: yes\r\nVoice-Message: 2/0 (0/0)\r\n"))
+	f.Add([]byte("<sip:1002@example.com?Replaces=abc%40x%3Bto-tag%3D1%3Bfrom-tag%3D2>"))
+	f.Add([]byte("SIP/2.0 200 OK\r\n"))
+	f.Add([]byte{11, 0x8a, 0x03, 0x20})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		messagesWaiting(data)
+		if target, replaces, err := parseReferTo(string(data)); err == nil {
+			if !strings.HasPrefix(target, "sip") || strings.ContainsAny(target+replaces, "\r\n") {
+				t.Fatalf("Refer-To accepted as %q / %q", target, replaces)
+			}
+		}
+		if code := sipfragStatus(data); code < 0 {
+			t.Fatalf("status %d", code)
+		}
+		var l lastDigit
+		if d, ok := l.event(1, data); ok && !strings.ContainsRune("0123456789*#ABCD", rune(d)) {
+			t.Fatalf("digit %q", d)
+		}
+		routeURIs(sip.NewHeader("Record-Route", string(data)))
+	})
+}
+
+// FuzzRTPReceive: whatever arrives on a call's RTP port, from its peer, is taken or dropped without harm,
+// and the loss figure stays within what was expected.
+func FuzzRTPReceive(f *testing.F) {
+	f.Add([]byte{0x80, 0x00, 0x00, 0x01, 0, 0, 0, 160, 1, 2, 3, 4, 0xff, 0xff})
+	f.Add([]byte{0x80, 101, 0, 2, 0, 0, 1, 64, 1, 2, 3, 4, 5, 0x8a, 0, 160})
+	f.Add([]byte{0x90, 0, 0, 1})
+	m, err := openMedia("127.0.0.1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer m.close()
+	codec, _ := audio.NewCodec("PCMU")
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5004}
+	m.configure(peer, codec, 0, dtmfPayloadType, SendRecv)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m.receive(data, peer, time.Now())
+		m.playFrame()
+		st := m.Stats()
+		if exp := m.recv.expected(); st.Lost > exp {
+			t.Fatalf("lost %d of %d expected", st.Lost, exp)
+		}
+	})
+}
