@@ -186,6 +186,9 @@ func (a *Agent) bind(listen string) error {
 			return fmt.Errorf("listen on udp %s: %w", listen, err)
 		}
 		got := udp.LocalAddr().(*net.UDPAddr).Port
+		if uc, ok := udp.(*net.UDPConn); ok {
+			uc.SetReadBuffer(1 << 20) // room for a burst while the SIP stack catches up
+		}
 		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(got)))
 		if err == nil {
 			a.udp, a.tcp, a.port = udp, tcp, got
