@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,7 +215,7 @@ func TestLiveTCPResetIsDetectedAtOnce(t *testing.T) {
 	}
 }
 
-func TestLiveWrongPasswordStopsAndSaysSo(t *testing.T) {
+func TestLiveWrongPasswordFollowsTheBackoff(t *testing.T) {
 	p := labtest.Pair(t, lab.ServerOptions{})
 	lp := startLivePhone(t, p, "", func(c *config.Config) { c.Account.Password = "wrong" })
 	lp.waitEvent(5*time.Second, "error telling the user", func(ev Event) bool {
@@ -222,12 +223,45 @@ func TestLiveWrongPasswordStopsAndSaysSo(t *testing.T) {
 		return ok && strings.Contains(e.Reason, "Check the password")
 	})
 	lp.waitStage(StageNoService, "", 5*time.Second)
-	time.Sleep(3 * time.Second) // several backoff periods: nothing may be retried
+	time.Sleep(4 * time.Second) // several backoff periods (0.5 s base, 2 s cap)
 	for _, s := range []*lab.Server{p.Home, p.Alternate} {
-		if n := len(s.RegisterLines()); n != 2 {
-			t.Errorf("%s saw %d REGISTERs, want 2 (one challenged attempt, no loop)", s.Name, n)
+		lines := s.RegisterLines()
+		if len(lines)%2 != 0 && len(lines) > 1 {
+			lines = lines[:len(lines)-1] // an attempt in flight at the end
+		}
+		var starts []float64
+		for i := 0; i+1 < len(lines); i += 2 {
+			// An attempt is two REGISTERs: one unauthenticated, answered with a challenge, then the answer.
+			if field(lines[i], "auth") != "" || field(lines[i+1], "auth") == "" {
+				t.Fatalf("%s: REGISTERs %d and %d are not one challenged attempt:\n%s\n%s", s.Name, i, i+1, lines[i], lines[i+1])
+			}
+			starts = append(starts, atof(field(lines[i], "t")))
+		}
+		if len(starts) < 2 || len(starts) > 7 {
+			t.Fatalf("%s: %d attempts in about 5 s, want a few, spaced by the backoff", s.Name, len(starts))
+		}
+		for i := 1; i < len(starts); i++ {
+			// failures=n waits min(2 s, 0.5 s·2^n) × 50-100 %: at least 0.5 s after the first.
+			if gap := starts[i] - starts[i-1]; gap < 0.45 {
+				t.Fatalf("%s: attempt %d only %.2f s after the previous one", s.Name, i, gap)
+			}
+		}
+		t.Logf("%s: %d attempts, 2 REGISTERs each, at %v", s.Name, len(starts), starts)
+	}
+}
+
+func field(line, name string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v
 		}
 	}
+	return ""
+}
+
+func atof(s string) float64 {
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
 }
 
 func (lp *livePhone) waitCall(state string, within time.Duration) *CallEvent {

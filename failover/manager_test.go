@@ -3,6 +3,7 @@ package failover
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,18 +288,29 @@ func TestSimultaneousSwitchesWithoutRegisterRoundTrip(t *testing.T) {
 	}
 }
 
-func TestWrongPasswordStopsThatServer(t *testing.T) {
+func TestWrongPasswordFollowsTheBackoffAndSaysSoOnce(t *testing.T) {
 	h := newHarness(t, testConfig(), map[int]mode{0: badPassword})
 	h.wantStage(StageAlternate, "branch")
-	errs := of[*ErrorEvent](h)
-	if len(errs) != 1 {
-		t.Fatalf("error events = %+v, want one telling the user", errs)
-	}
 	h.advance(time.Hour)
-	if n := h.agent.count("register", 0); n != 1 {
-		t.Fatalf("%d REGISTERs to the server that refused the password, want 1", n)
+	// Base 2 s, factor 0.75: at least 3, 6, 12, 24, then 45 s (the 60 s cap) between attempts; home answers
+	// its keep-alives, so an attempt is also a failback, at most one per 10 s hold-down.
+	at := h.agent.times("register", 0)
+	want := []time.Duration{3 * time.Second, 6 * time.Second, 12 * time.Second, 24 * time.Second, 45 * time.Second}
+	for i := 1; i < len(at) && i <= len(want); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < want[i-1] || gap > max(want[i-1], 10*time.Second)+time.Second {
+			t.Fatalf("attempt %d came %s after the previous one, want the backoff %s (or the hold-down)", i, gap, want[i-1])
+		}
+	}
+	if n := len(at); n > 3600/45+5 {
+		t.Fatalf("%d attempts in an hour: a loop", n)
+	}
+	if errs := of[*ErrorEvent](h); len(errs) != 1 || !strings.Contains(errs[0].Reason, "Check the password") {
+		t.Fatalf("error events %+v: want the user told once", errs)
 	}
 	h.wantStage(StageAlternate, "branch")
+	// The password is fixed on the server: the next attempt registers, and failback follows.
+	h.agent.set(0, up)
+	h.advanceUntil(2*time.Minute, "back home", func() bool { return h.stage() == StageNormal })
 }
 
 func TestWrongPasswordEverywhereDoesNotLoop(t *testing.T) {
@@ -306,8 +318,8 @@ func TestWrongPasswordEverywhereDoesNotLoop(t *testing.T) {
 	h.wantStage(StageNoService, "")
 	h.advance(time.Hour)
 	for i := 0; i < 3; i++ {
-		if n := h.agent.count("register", i); n != 1 {
-			t.Fatalf("server %d got %d REGISTERs, want 1", i, n)
+		if n := h.agent.count("register", i); n < 2 || n > 3600/45+5 {
+			t.Fatalf("server %d got %d REGISTER attempts in an hour", i, n)
 		}
 	}
 	if errs := of[*ErrorEvent](h); len(errs) != 3 {

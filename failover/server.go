@@ -32,7 +32,7 @@ type server struct {
 	failures   int       // consecutive failed registrations (or losses) since the last success
 	notBefore  time.Time // RFC 5626 backoff: no REGISTER before this
 	retryAfter time.Time // a 503's Retry-After: no REGISTER before this, whatever keep-alives say
-	authFailed string    // non-empty: the server refused the credentials; no retries until login
+	authFailed string    // non-empty: the server refused the credentials; retried only after the backoff
 }
 
 type health string
@@ -45,15 +45,11 @@ const (
 
 // eligible reports whether a REGISTER may be sent to the server now.
 func (s *server) eligible(now time.Time) bool {
-	return s.authFailed == "" && !s.registered && !s.registering &&
-		!now.Before(s.notBefore) && !now.Before(s.retryAfter)
+	return !s.registered && !s.registering && !now.Before(s.notBefore) && !now.Before(s.retryAfter)
 }
 
-// retryAt is when the server becomes eligible again (zero if it never will without a login).
+// retryAt is when the server becomes eligible again.
 func (s *server) retryAt() time.Time {
-	if s.authFailed != "" {
-		return time.Time{}
-	}
 	t := s.notBefore
 	if s.retryAfter.After(t) {
 		t = s.retryAfter

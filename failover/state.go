@@ -131,9 +131,7 @@ func (m *Manager) targets() []*server {
 		if len(out) == m.cfg.Failover.SimultaneousRegistrations {
 			break
 		}
-		if s.authFailed == "" {
-			out = append(out, s)
-		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -142,11 +140,14 @@ func (m *Manager) targets() []*server {
 // no failback in the last hold-down. Zero while home is not answering.
 func (m *Manager) failbackReadyAt() time.Time {
 	home := m.servers[0]
-	if home.health != healthUp || home.authFailed != "" {
+	if home.health != healthUp {
 		return time.Time{}
 	}
 	hold := m.cfg.Failover.FailbackHolddown.D()
 	t := home.upSince.Add(hold)
+	if home.authFailed != "" && home.notBefore.After(t) {
+		t = home.notBefore // home refused the password: try it again only after its backoff
+	}
 	if !m.lastFailback.IsZero() && m.lastFailback.Add(hold).After(t) {
 		t = m.lastFailback.Add(hold)
 	}
@@ -258,6 +259,7 @@ func (m *Manager) registerDone(s *server, b phone.Binding, err error) {
 	if err == nil {
 		now := m.clock.Now()
 		s.registered = true
+		s.authFailed = ""
 		s.grantedAt, s.expires = now, b.Expires
 		s.failures, s.notBefore = 0, time.Time{}
 		m.markUp(s)
@@ -330,6 +332,8 @@ func (m *Manager) markDown(s *server, why string, retryAfter time.Duration) {
 	m.setHealth(s, healthDown, why)
 }
 
+// authFailure: the server refused the credentials. It is not retried in a loop: the next attempt waits
+// for the backoff (RFC 5626, as any failure), and the user is told once, not at every attempt.
 func (m *Manager) authFailure(s *server, err error) {
 	wasRegistered := s.registered
 	s.registered = false
@@ -339,23 +343,33 @@ func (m *Manager) authFailure(s *server, err error) {
 	if errors.As(err, &se) {
 		why += fmt.Sprintf(" (%d %s)", se.Code, se.Reason)
 	}
+	first := s.authFailed == ""
 	s.authFailed = why
+	s.failures++
+	f := m.cfg.Failover
+	wait := backoff(f.BackoffBase.D(), f.BackoffMax.D(), s.failures, m.rand())
+	s.notBefore = m.clock.Now().Add(wait)
 	if s.idx == m.active {
 		m.lostReason = s.cfg.Name + ": " + why
 	}
 	if wasRegistered {
 		m.emit("unregistered", &UnregisteredEvent{Server: s.cfg.Name, Reason: why})
 	}
-	m.emit("server", &ServerEvent{Server: s.cfg.Name, State: "auth_failed", Reason: why})
+	if !first {
+		return
+	}
+	m.emit("server", &ServerEvent{Server: s.cfg.Name, State: "auth_failed", Reason: why, RetryIn: wait.Seconds()})
 	m.emit("error", &ErrorEvent{Reason: fmt.Sprintf(
-		"Server %s: %s for user %s. Check the password; this server is not tried again until you log in.",
-		s.cfg.Name, why, m.cfg.Account.User)})
+		"Server %s: %s for user %s. Check the password. The phone tries again in %s, then less and less often.",
+		s.cfg.Name, why, m.cfg.Account.User, wait.Round(time.Second))})
 }
 
 func (m *Manager) markUp(s *server) {
 	if s.health != healthUp {
 		s.upSince = m.clock.Now()
-		s.failures, s.notBefore = 0, time.Time{}
+		if s.authFailed == "" { // answering says nothing of the password: that backoff stands
+			s.failures, s.notBefore = 0, time.Time{}
+		}
 		m.setHealth(s, healthUp, "")
 	}
 }
