@@ -78,6 +78,9 @@ func run() int {
 		}
 		path = p
 	}
+	if err := config.RemoveLeftovers(path); err != nil {
+		logger.Warn("temporary files of an interrupted save are left", "error", err)
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -94,7 +97,11 @@ func run() int {
 		logger.Warn("no password from the keyring", "error", err)
 	}
 
-	c, err := startCore(cfg, logger)
+	instance, err := config.InstanceID(path)
+	if err != nil {
+		logger.Warn("no lasting instance id: a binding left by a crash lingers until it expires", "error", err)
+	}
+	c, err := startCore(cfg, instance, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stayline:", err)
 		return 1
@@ -114,14 +121,15 @@ func run() int {
 
 // core is the phone proper: sound, SIP agent, failover manager, made from one configuration.
 type core struct {
-	cfg    *config.Config
-	engine *audio.Engine
-	agent  *phone.Agent
-	m      *failover.Manager
-	once   sync.Once
+	cfg      *config.Config
+	instance string
+	engine   *audio.Engine
+	agent    *phone.Agent
+	m        *failover.Manager
+	once     sync.Once
 }
 
-func startCore(cfg *config.Config, logger *slog.Logger) (*core, error) {
+func startCore(cfg *config.Config, instance string, logger *slog.Logger) (*core, error) {
 	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: cfg.Audio.Backend, Input: cfg.Audio.Input,
 		Output: cfg.Audio.Output, Logger: logger})
 	if err != nil {
@@ -136,13 +144,14 @@ func startCore(cfg *config.Config, logger *slog.Logger) (*core, error) {
 		OnlyServers:    cfg.SIP.OnlyServers,
 		RequestTimeout: max(2*cfg.Failover.KeepaliveTimeout.D(), 500*time.Millisecond),
 		Logger:         logger,
+		Instance:       instance,
 	})
 	if err != nil {
 		engine.Close()
 		return nil, err
 	}
 	// Each front end starts the manager once subscribed, so it misses no event.
-	return &core{cfg: cfg, engine: engine, agent: agent, m: failover.New(cfg, agent, failover.WithLogger(logger))}, nil
+	return &core{cfg: cfg, instance: instance, engine: engine, agent: agent, m: failover.New(cfg, agent, failover.WithLogger(logger))}, nil
 }
 
 // close shuts the manager down (ending calls, unregistering where the stage allows) and releases the rest.
@@ -189,7 +198,7 @@ func (s *settings) Save(cfg *config.Config) (string, error) {
 	old := s.core
 	s.mu.Unlock()
 	old.close()
-	next, err := startCore(cfg, s.logger)
+	next, err := startCore(cfg, old.instance, s.logger)
 	if err != nil {
 		return warning, fmt.Errorf("saved, but the phone did not restart with it: %w", err)
 	}

@@ -2,19 +2,25 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"stayline/config"
 	"stayline/lab"
 	"stayline/lab/labtest"
+	"stayline/phone"
 )
 
 // The real binary, run headless against the real lab: the contract of DESIGN.md §4 end to end.
@@ -42,16 +48,36 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	events chan map[string]any
-	stderr *strings.Builder
+	stdout *syncBuffer // every line written, events included
+	stderr *syncBuffer
 	start  time.Time
 }
 
-func startPhone(t *testing.T, cfgPath string) *proc {
+// syncBuffer is a strings.Builder that the process's writer and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startPhone(t *testing.T, cfgPath string, flags ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "-headless", "-config", cfgPath)
+	cmd := exec.Command(binary, append([]string{"-headless", "-config", cfgPath}, flags...)...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	p := &proc{t: t, cmd: cmd, stdin: stdin, events: make(chan map[string]any, 256), stderr: &strings.Builder{}}
+	p := &proc{t: t, cmd: cmd, stdin: stdin, events: make(chan map[string]any, 256), stdout: &syncBuffer{},
+		stderr: &syncBuffer{}}
 	cmd.Stderr = p.stderr
 	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -61,6 +87,7 @@ func startPhone(t *testing.T, cfgPath string) *proc {
 		defer close(p.events)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			p.stdout.Write(append(sc.Bytes(), '\n'))
 			var ev map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				t.Errorf("stdout line is not JSON: %q", sc.Text())
@@ -219,4 +246,112 @@ func TestHeadlessBinaryPlacesACall(t *testing.T) {
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// kill -9 of the phone loses nothing: the configuration and the instance id are as they were, and the next
+// start registers cleanly, its binding replacing the one the killed run left (no stale contact rings).
+func TestKilledPhoneRestartsCleanly(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "phone.toml")
+	cfgText := []byte(pair.PhoneConfig("1001", lab.LabTimers, ""))
+	if err := os.WriteFile(cfgPath, cfgText, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := startPhone(t, cfgPath)
+	first.wait(5*time.Second, "normal", stageIs("normal", "home"))
+	instance, err := os.ReadFile(filepath.Join(dir, "instance-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	first.cmd.Wait()
+
+	next := startPhone(t, cfgPath)
+	reg := next.wait(5*time.Second, "registered on home after kill -9", func(ev map[string]any) bool {
+		return ev["event"] == "registered" && ev["server"] == "home"
+	})
+	t.Logf("FIGURE restart.registered_ms %d (kill -9, restart -> registered on home)",
+		reg["_received"].(time.Time).Sub(next.start).Milliseconds())
+	if got, _ := os.ReadFile(cfgPath); string(got) != string(cfgText) {
+		t.Errorf("configuration changed by kill -9 and restart:\n%s", got)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "instance-id")); string(again) != string(instance) {
+		t.Errorf("instance id %q became %q", instance, again)
+	}
+
+	// What the registrar holds for 1001 now: ask it as a second device would.
+	cfg, err := config.Parse("probe.toml", cfgText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers[:1], Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := probe.Register(ctx, 0, 60*time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Contacts) != 2 {
+		t.Errorf("home holds %d bindings for 1001 (%v), want 2: the restarted phone and the probe", len(b.Contacts), b.Contacts)
+	}
+	next.send("quit")
+	if err := next.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v; stderr:\n%s", err, next.stderr)
+	}
+}
+
+// Passwords never reach the logs (even at debug level), the events or the timeline built from them: not
+// the right one through a failover, a call and a status, not a wrong one through the refusals.
+func TestPasswordsNeverInLogsOrEvents(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
+	dir := t.TempDir()
+	run := func(name, password string, script func(p *proc)) string {
+		cfgPath := filepath.Join(dir, name+".toml")
+		text := strings.Replace(pair.PhoneConfig("1001", lab.LabTimers, ""), "password = \""+lab.Password+"\"",
+			"password = \""+password+"\"", 1)
+		if !strings.Contains(text, password) {
+			t.Fatal("the lab configuration has no password line to replace")
+		}
+		if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := startPhone(t, cfgPath, "-log-level", "debug")
+		script(p)
+		p.send("quit")
+		p.cmd.Wait()
+		return p.stdout.String() + p.stderr.String()
+	}
+	good := run("good", lab.Password, func(p *proc) {
+		p.wait(5*time.Second, "normal", stageIs("normal", "home"))
+		p.send("dial 600")
+		p.wait(5*time.Second, "call active", func(ev map[string]any) bool { return ev["event"] == "call" && ev["state"] == "active" })
+		p.send("status")
+		p.wait(2*time.Second, "status", func(ev map[string]any) bool { return ev["event"] == "status" })
+		pair.Home.Kill()
+		p.wait(5*time.Second, "alternate", stageIs("alternate", "alternate"))
+		p.send("hangup")
+		p.wait(3*time.Second, "ended", func(ev map[string]any) bool { return ev["event"] == "call" && ev["state"] == "ended" })
+	})
+	const wrong = "Wr0ng-Pa55word-9q"
+	bad := run("bad", wrong, func(p *proc) {
+		p.wait(5*time.Second, "auth failure", func(ev map[string]any) bool {
+			return ev["event"] == "server" && ev["state"] == "auth_failed"
+		})
+	})
+	for _, c := range []struct{ out, password string }{{good, lab.Password}, {bad, wrong}} {
+		if n := strings.Count(c.out, c.password); n != 0 {
+			i := strings.Index(c.out, c.password)
+			t.Errorf("password %q appears %d times in the output, first at: %q", c.password, n, c.out[max(0, i-200):i+len(c.password)])
+		}
+	}
+	if lines := strings.Count(good, "\n") + strings.Count(bad, "\n"); lines < 50 {
+		t.Errorf("only %d lines of output: debug logging did not run, the check proves nothing", lines)
+	}
+	t.Logf("FIGURE passwords.checked_lines %d (debug log + events, no password)", strings.Count(good+bad, "\n"))
 }

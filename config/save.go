@@ -102,6 +102,22 @@ func WriteFileAtomic(path string, data []byte) error {
 	return nil
 }
 
+// RemoveLeftovers deletes the temporary files that WriteFileAtomic calls for path left behind when the
+// process was killed mid-write. Call it at start, before anything writes path.
+func RemoveLeftovers(path string) error {
+	left, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range left {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // keyringService names Stayline's entries in the OS keyring; the key is the address of record.
 const keyringService = "stayline"
 

@@ -90,3 +90,24 @@ func TestSaveRefusesAnInvalidConfigurationAndKeepsTheOldFile(t *testing.T) {
 		t.Fatal("the old file was touched")
 	}
 }
+
+func TestInstanceIDIsMadeOnceAndKept(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "phone.toml")
+	first, err := InstanceID(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(first, "urn:uuid:") || len(first) != len("urn:uuid:")+36 {
+		t.Fatalf("instance id %q is not a urn:uuid", first)
+	}
+	again, err := InstanceID(cfgPath)
+	if err != nil || again != first {
+		t.Fatalf("second read = %q, %v; want %q", again, err, first)
+	}
+	os.WriteFile(filepath.Join(dir, instanceFile), []byte("garbage"), 0o600)
+	fresh, err := InstanceID(cfgPath)
+	if err != nil || fresh == first || !strings.HasPrefix(fresh, "urn:uuid:") {
+		t.Fatalf("damaged file gave %q, %v; want a new urn:uuid", fresh, err)
+	}
+}

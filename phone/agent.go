@@ -16,6 +16,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
 
 	"stayline/audio"
 	"stayline/config"
@@ -42,6 +43,9 @@ type Options struct {
 	Audio *audio.Engine
 	// OnlyServers refuses (403) INVITEs and OPTIONS that come from no configured server's address.
 	OnlyServers bool
+	// Instance is this installation's RFC 5626 instance id ("urn:uuid:..."), the same from run to run
+	// (config.InstanceID); empty: a new one for this run.
+	Instance string
 }
 
 // Agent is the SIP user agent. Its methods are safe for concurrent use.
@@ -92,6 +96,9 @@ func Start(opts Options) (*Agent, error) {
 	}
 	if opts.Listen == "" {
 		opts.Listen = "0.0.0.0:0"
+	}
+	if opts.Instance == "" {
+		opts.Instance = "urn:uuid:" + uuid.NewString()
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"), events: make(chan Event, 256),
 		calls: map[string]*call{}, byCallID: map[string]*call{}, down: map[int]bool{},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,4 +215,63 @@ func TestStrangersAreRefused(t *testing.T) {
 	if err := lab.Ping(a.Listen(), time.Second); err != nil {
 		t.Fatalf("OPTIONS from the server's address: %v", err)
 	}
+}
+
+// A run that dies without unregistering leaves a binding behind; the next run of the same installation
+// (same instance id) replaces it, and leaves other devices of the same user alone. Kamailio matches the
+// binding by +sip.instance itself; a registrar that does not gets the phone's own clean-up
+// (TestStaleContactsAreOursOnly). The control case shows what a new instance id each run would leave.
+func TestNextRunReplacesTheBindingAKilledRunLeft(t *testing.T) {
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	start := func(user, instance string) *Agent {
+		a, err := Start(Options{
+			Account:  config.Account{User: user, Password: lab.Password, Domain: "127.0.0.1"},
+			Servers:  []config.Server{srv("home", k, config.TransportUDP)},
+			Listen:   "127.0.0.1:0",
+			Instance: instance,
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	register := func(a *Agent) Binding {
+		t.Helper()
+		b, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// bindingsAfterRestart registers a deskphone and a run of user, kills the run (no un-REGISTER, as
+	// after kill -9), starts the next run with nextInstance and returns what the registrar then holds.
+	bindingsAfterRestart := func(user, instance, nextInstance string) (got []string, deskphone, old, next string) {
+		desk := register(start(user, "urn:uuid:00000000-0000-4000-8000-0000000000ff"))
+		killed := start(user, instance)
+		oldB := register(killed)
+		killed.Close()
+		nextA := start(user, nextInstance)
+		register(nextA)
+		after := register(nextA) // a refresh: the list as it stands after the first REGISTER's clean-up
+		return after.Contacts, desk.Contact, oldB.Contact, after.Contact
+	}
+
+	const mine = "urn:uuid:00000000-0000-4000-8000-000000000001"
+	got, desk, old, next := bindingsAfterRestart("1001", mine, mine)
+	if want := []string{desk, next}; !sameSet(got, want) {
+		t.Errorf("same installation: bindings %v, want %v (the killed run's %s gone, the deskphone kept)", got, want, old)
+	}
+	got, desk, old, next = bindingsAfterRestart("1002", mine, "urn:uuid:00000000-0000-4000-8000-000000000002")
+	if want := []string{desk, old, next}; !sameSet(got, want) {
+		t.Errorf("control, new instance id: bindings %v, want %v (the stale one stays)", got, want)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ type registration struct {
 type Binding struct {
 	Expires time.Duration
 	Contact string
+	// Contacts are all the bindings the registrar listed for the account (other devices too), ours
+	// included, as they were before any stale binding of this phone was removed.
+	Contacts []string
 }
 
 // Register registers the account on one server (or refreshes the registration) for expires. Each request
@@ -85,7 +89,11 @@ func (a *Agent) register(ctx context.Context, l *serverLink, expires, reqTimeout
 		switch {
 		case res.IsSuccess():
 			contact := a.contactURI(l)
-			return Binding{Expires: grantedExpires(res, contact, expires), Contact: contact.String()}, nil
+			if expires > 0 {
+				a.removeStale(ctx, l, res, contact, reqTimeout)
+			}
+			return Binding{Expires: grantedExpires(res, contact, expires), Contact: contact.String(),
+				Contacts: listedContacts(res)}, nil
 		case res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired ||
 			res.StatusCode == sip.StatusForbidden:
 			return Binding{}, fmt.Errorf("%w: %w", ErrAuth, statusError(req.Method, res))
@@ -162,6 +170,7 @@ func (a *Agent) newRegister(l *serverLink, expires time.Duration) *sip.Request {
 	secs := int(expires / time.Second)
 	contact := &sip.ContactHeader{Address: a.contactURI(l), Params: sip.NewParams()}
 	contact.Params.Add("expires", strconv.Itoa(secs))
+	contact.Params.Add(instanceParam, `"<`+a.opts.Instance+`>"`)
 	req.AppendHeader(contact)
 	exp := sip.ExpiresHeader(secs)
 	req.AppendHeader(&exp)
@@ -217,6 +226,72 @@ func grantedExpires(res *sip.Response, ours sip.Uri, asked time.Duration) time.D
 		}
 	}
 	return asked
+}
+
+// instanceParam is the Contact parameter that names the installation (RFC 5626 §4.1).
+const instanceParam = "+sip.instance"
+
+// removeStale takes away bindings that carry this installation's instance id but another contact: what
+// a run that was killed (or lost its address) left behind. The registrar would otherwise keep ringing
+// the dead contact until its binding expires. It is best effort: a failure is logged, the registration
+// stands.
+func (a *Agent) removeStale(ctx context.Context, l *serverLink, res *sip.Response, ours sip.Uri, reqTimeout time.Duration) {
+	stale := staleContacts(res, ours, a.opts.Instance)
+	if len(stale) == 0 {
+		return
+	}
+	req := a.newRegister(l, 0)
+	req.RemoveHeader("Contact")
+	req.RemoveHeader("Expires")
+	for _, u := range stale {
+		c := &sip.ContactHeader{Address: u, Params: sip.NewParams()}
+		c.Params.Add("expires", "0")
+		req.AppendHeader(c)
+	}
+	out, err := a.send(ctx, l, req, reqTimeout)
+	if err == nil && (out.StatusCode == sip.StatusUnauthorized || out.StatusCode == sip.StatusProxyAuthRequired) {
+		out, err = a.answerChallenge(ctx, l, req, out, reqTimeout)
+	}
+	l.reg.cseq = max(l.reg.cseq, req.CSeq().SeqNo)
+	if err == nil && !out.IsSuccess() {
+		err = statusError(req.Method, out)
+	}
+	if err != nil {
+		a.log.Warn("stale bindings of this phone left on the server", "server", l.cfg.Name, "count", len(stale), "error", err)
+		return
+	}
+	a.log.Info("removed stale bindings of this phone", "server", l.cfg.Name, "count", len(stale))
+}
+
+// staleContacts lists the contacts of a REGISTER response that carry instance but are not ours.
+func staleContacts(res *sip.Response, ours sip.Uri, instance string) []sip.Uri {
+	var stale []sip.Uri
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			continue
+		}
+		inst, _ := c.Params.Get(instanceParam)
+		if strings.Trim(inst, `"<>`) != instance || sameContact(c.Address, ours) {
+			continue
+		}
+		stale = append(stale, c.Address)
+	}
+	return stale
+}
+
+func listedContacts(res *sip.Response) []string {
+	var all []string
+	for _, h := range res.GetHeaders("Contact") {
+		if c, ok := h.(*sip.ContactHeader); ok {
+			all = append(all, c.Address.String())
+		}
+	}
+	return all
+}
+
+func sameContact(a, b sip.Uri) bool {
+	return a.User == b.User && a.Host == b.Host && a.Port == b.Port
 }
 
 func minExpires(res *sip.Response) time.Duration {
