@@ -125,6 +125,10 @@ func Start(opts Options) (*Agent, error) {
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerTerminateOnConnClose(),
 			sip.WithTransactionLayerLogger(a.log),
+			// A response to a transaction that is over: the late answer of a slow server, or a retransmission.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				a.log.Debug("late or repeated response dropped", "response", r.Short())
+			}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(a.log),
