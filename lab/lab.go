@@ -37,6 +37,8 @@ type ServerOptions struct {
 	EchoAddr string
 	// VoicemailAddr (host:port) receives message-summary SUBSCRIBEs.
 	VoicemailAddr string
+	// Netns, when set, runs the server inside that network namespace, on its PeerIP.
+	Netns *Netns
 	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
 	// timeout: a small watchdog shell kills the server's process group then.
 	DieWithMe bool
@@ -65,7 +67,11 @@ func (s *Server) LogFile() string { return filepath.Join(s.Dir, "kamailio.log") 
 
 // NewServer prepares (does not start) a registrar named name in dir/name on port.
 func NewServer(dir, name string, port int, opts ServerOptions) *Server {
-	return &Server{Name: name, IP: "127.0.0.1", Port: port, Dir: filepath.Join(dir, name), opts: opts}
+	ip := "127.0.0.1"
+	if opts.Netns != nil {
+		ip = opts.Netns.PeerIP
+	}
+	return &Server{Name: name, IP: ip, Port: port, Dir: filepath.Join(dir, name), opts: opts}
 }
 
 // Start runs Kamailio and waits until it answers OPTIONS.
@@ -100,8 +106,11 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("%s: kamailio is not installed (apt-get install kamailio): %w", s.Name, err)
 	}
-	cmd := exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", "32", "-M", "4",
-		"-Y", s.Dir, "-w", s.Dir)
+	argv := []string{bin, "-f", cfgPath, "-DD", "-E", "-m", "32", "-M", "4", "-Y", s.Dir, "-w", s.Dir}
+	if s.opts.Netns != nil {
+		argv = s.opts.Netns.Exec(argv...) // ip netns exec replaces itself with kamailio: same pid
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: a process group to kill as one, and no terminal to take signals from.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -36,16 +36,21 @@ type FarEnd struct {
 
 // StartFarEnd runs an echoing SIPp UAS on a free port and registers it as user on each registrar.
 func StartFarEnd(dir, user string, registrars ...string) (*FarEnd, error) {
-	return startFarEnd(dir, "uas-echo", user, registrars)
+	return startFarEnd(dir, "uas-echo", "127.0.0.1", user, registrars)
+}
+
+// StartFarEndAt is StartFarEnd listening on ip instead of 127.0.0.1 (for servers in other namespaces).
+func StartFarEndAt(dir, ip, user string, registrars ...string) (*FarEnd, error) {
+	return startFarEnd(dir, "uas-echo", ip, user, registrars)
 }
 
 // StartFarEndWithoutEvents is StartFarEnd with a far end that offers no telephone-event (so DTMF must
 // go by SIP INFO).
 func StartFarEndWithoutEvents(dir, user string, registrars ...string) (*FarEnd, error) {
-	return startFarEnd(dir, "uas-echo-noevents", user, registrars)
+	return startFarEnd(dir, "uas-echo-noevents", "127.0.0.1", user, registrars)
 }
 
-func startFarEnd(dir, scenario, user string, registrars []string) (*FarEnd, error) {
+func startFarEnd(dir, scenario, ip, user string, registrars []string) (*FarEnd, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -54,12 +59,12 @@ func startFarEnd(dir, scenario, user string, registrars []string) (*FarEnd, erro
 	if err != nil {
 		return nil, err
 	}
-	uas, err := StartSIPp(dir, scenario, port, "-rtp_echo", "-mp", strconv.Itoa(mport))
+	uas, err := StartSIPp(dir, scenario, port, "-i", ip, "-rtp_echo", "-mp", strconv.Itoa(mport))
 	if err != nil {
 		return nil, err
 	}
 	for _, reg := range registrars {
-		if err := RegisterWith(dir, user, port, reg); err != nil {
+		if err := registerWith(dir, ip, user, port, reg); err != nil {
 			uas.Stop()
 			return nil, err
 		}
@@ -106,11 +111,15 @@ func StartVoicemail(dir string, port int) (*SIPp, error) {
 
 // RegisterWith registers user at registrar with its Contact on 127.0.0.1:contactPort (lab password).
 func RegisterWith(dir, user string, contactPort int, registrar string) error {
+	return registerWith(dir, "127.0.0.1", user, contactPort, registrar)
+}
+
+func registerWith(dir, ip, user string, contactPort int, registrar string) error {
 	port, err := FreePort()
 	if err != nil {
 		return err
 	}
-	reg, err := StartSIPp(dir, "register", port, "-m", "1", "-s", user, "-au", user, "-ap", Password, "-key", "contact_port",
+	reg, err := StartSIPp(dir, "register", port, "-i", ip, "-m", "1", "-s", user, "-au", user, "-ap", Password, "-key", "contact_port",
 		strconv.Itoa(contactPort), "-timeout", "5s", "-timeout_error", registrar)
 	if err != nil {
 		return err
@@ -216,7 +225,7 @@ func startSIPpArgs(dir, name string, port int, extra ...string) (*SIPp, error) {
 			return s, nil
 		default:
 		}
-		c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		c, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		if err != nil {
 			return s, nil
 		}

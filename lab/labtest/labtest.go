@@ -154,3 +154,53 @@ func Voicemail(t testing.TB) (string, *lab.SIPp) {
 	t.Cleanup(s.Stop)
 	return fmt.Sprintf("127.0.0.1:%d", port), s
 }
+
+// NetPair is a lab pair whose servers each run in a network namespace of their own, so a test can cut
+// one off silently (Netns.Partition) instead of killing it.
+type NetPair struct {
+	*lab.Pair
+	HomeNet, AltNet *lab.Netns
+}
+
+// NetworkPair starts home and alternate each in a namespace of its own. It skips the test, saying why,
+// where namespaces cannot be made (not root, no nftables, a kernel that refuses).
+func NetworkPair(t testing.TB, opts lab.ServerOptions) *NetPair {
+	t.Helper()
+	Need(t, "kamailio")
+	if why := lab.NetnsUsable(); why != "" {
+		t.Skipf("partition tests skipped: %s", why)
+	}
+	dir := t.TempDir()
+	np := &NetPair{Pair: &lab.Pair{Dir: dir}}
+	for _, side := range []struct {
+		name string
+		net  **lab.Netns
+		srv  **lab.Server
+	}{{"home", &np.HomeNet, &np.Home}, {"alternate", &np.AltNet, &np.Alternate}} {
+		n, err := lab.NewNetns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() }) // after the server's stop, registered below
+		port, err := lab.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := opts
+		o.Netns, o.DieWithMe = n, true
+		s := lab.NewServer(dir, side.name, port, o)
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Stop() })
+		*side.net, *side.srv = n, s
+	}
+	return np
+}
+
+// FarEndAt is FarEnd listening on ip (the near end of a NetPair's namespace, which both servers reach).
+func FarEndAt(t testing.TB, ip, user string, registrars ...string) *lab.FarEnd {
+	return farEnd(t, func(dir, user string, regs ...string) (*lab.FarEnd, error) {
+		return lab.StartFarEndAt(dir, ip, user, regs...)
+	}, user, registrars)
+}
