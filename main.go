@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -81,7 +82,17 @@ func run() int {
 	if err := config.RemoveLeftovers(path); err != nil {
 		logger.Warn("temporary files of an interrupted save are left", "error", err)
 	}
-	cfg, err := config.Load(path)
+	// Headless runs are for scripts: a broken file stops them. The window runs on with the last good
+	// configuration and shows what is wrong (config.LoadKeepingGood).
+	var (
+		cfg         *config.Config
+		broken, err error
+	)
+	if *headOnly {
+		cfg, err = config.Load(path)
+	} else {
+		cfg, broken, err = config.LoadKeepingGood(path)
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(os.Stderr, "stayline: no configuration at %s; write one (see README.md) or pass -config FILE\n", path)
@@ -89,6 +100,10 @@ func run() int {
 			fmt.Fprintln(os.Stderr, "stayline: invalid configuration:", err)
 		}
 		return 2
+	}
+	if broken != nil {
+		logger.Warn("configuration not applied; running with the last good one", "error", broken,
+			"last_good", config.LastGoodPath(path))
 	}
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
@@ -116,7 +131,7 @@ func run() int {
 		}
 		return 0
 	}
-	return runWindow(ctx, c, path, logger)
+	return runWindow(ctx, c, path, broken, logger)
 }
 
 // core is the phone proper: sound, SIP agent, failover manager, made from one configuration.
@@ -194,19 +209,58 @@ func (s *settings) Save(cfg *config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := s.Apply(cfg); err != nil {
+		return warning, fmt.Errorf("saved, but %w", err)
+	}
+	return warning, nil
+}
+
+// Apply replaces the running phone with one made from cfg.
+func (s *settings) Apply(cfg *config.Config) error {
 	s.mu.Lock()
 	old := s.core
 	s.mu.Unlock()
 	old.close()
 	next, err := startCore(cfg, old.instance, s.logger)
 	if err != nil {
-		return warning, fmt.Errorf("saved, but the phone did not restart with it: %w", err)
+		return fmt.Errorf("the phone did not restart with the configuration: %w", err)
 	}
 	s.mu.Lock()
 	s.core = next
 	s.mu.Unlock()
 	s.apply(next)
-	return warning, nil
+	return nil
+}
+
+// configPollInterval is how often the window looks at the configuration file for edits made outside it.
+const configPollInterval = 2 * time.Second
+
+// watchConfig follows the configuration file while the window runs: a broken edit is shown (line named)
+// and the phone keeps its configuration; a valid one different from the running one is offered.
+func watchConfig(ctx context.Context, st *settings, w *stayapp.Window, logger *slog.Logger) {
+	tick := time.NewTicker(configPollInterval)
+	defer tick.Stop()
+	config.Watch(ctx, st.path, tick.C, func(cfg *config.Config, err error) {
+		if err != nil {
+			logger.Warn("configuration file not applied", "error", err)
+			fyne.Do(func() { w.ConfigProblem(err) })
+			return
+		}
+		if err := cfg.FillPassword(); err != nil {
+			logger.Warn("no password from the keyring", "error", err)
+		}
+		if sameConfig(cfg, st.Config()) { // the settings dialog's own save, or an edit that changes nothing
+			fyne.Do(w.ConfigSettled)
+			return
+		}
+		fyne.Do(func() { w.ConfigChanged(func() error { return st.Apply(cfg) }) })
+	})
+}
+
+func sameConfig(a, b *config.Config) bool {
+	ta, erra := config.Marshal(a, true)
+	tb, errb := config.Marshal(b, true)
+	return erra == nil && errb == nil && bytes.Equal(ta, tb)
 }
 
 func (s *settings) current() *core {
@@ -215,24 +269,35 @@ func (s *settings) current() *core {
 	return s.core
 }
 
+// extension is the status line's "Display name · 1001".
+func extension(cfg *config.Config) string {
+	if cfg.Account.DisplayName == "" {
+		return cfg.Account.User
+	}
+	return cfg.Account.DisplayName + " · " + cfg.Account.User
+}
+
 // runWindow shows the desk-phone window until it is quit (or a signal arrives), then shuts down.
-func runWindow(ctx context.Context, c *core, path string, logger *slog.Logger) int {
+func runWindow(ctx context.Context, c *core, path string, broken error, logger *slog.Logger) int {
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
-	ext := c.cfg.Account.User
-	if c.cfg.Account.DisplayName != "" {
-		ext = c.cfg.Account.DisplayName + " · " + c.cfg.Account.User
-	}
 	st := &settings{path: path, logger: logger, core: c}
-	w := stayapp.New(a, c.m, stayapp.Options{Extension: ext, Lines: c.cfg.Calls.Lines, Settings: st})
+	w := stayapp.New(a, c.m, stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Settings: st})
 	st.apply = func(next *core) {
-		fyne.Do(func() { w.SetController(next.m) })
+		fyne.Do(func() {
+			w.SetExtension(extension(next.cfg))
+			w.SetController(next.m)
+		})
 		next.m.Start()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.Start(ctx)
 	c.m.Start()
+	if broken != nil {
+		go fyne.Do(func() { w.ConfigProblem(broken) })
+	}
+	go watchConfig(ctx, st, w, logger)
 	go func() {
 		<-ctx.Done()
 		fyne.Do(a.Quit)

@@ -92,6 +92,11 @@ type Window struct {
 	SettingsBtn *widget.Button
 
 	keys []Key // the soft keys shown
+
+	configNote    string       // what is wrong with (or pending from) the configuration file, under the message
+	pendingApply  func() error // a changed configuration the user put off until the calls end
+	ConfigDialog  *dialog.ConfirmDialog
+	problemDialog dialog.Dialog
 }
 
 // New builds the window for ctl on a.
@@ -198,8 +203,15 @@ func (w *Window) Start(ctx context.Context) {
 	w.bind(w.ctl)
 }
 
+// SetExtension changes the status line's name and extension (after a configuration change).
+func (w *Window) SetExtension(text string) {
+	w.opts.Extension = text
+	w.Extension.SetText(text)
+}
+
 // SetController moves the window to another manager (the settings were applied by starting a new one).
 // The display starts over from its events; the timeline is kept.
+
 func (w *Window) SetController(ctl Controller) {
 	timeline := w.model.Timeline
 	w.model = NewModel()
@@ -262,6 +274,9 @@ func (w *Window) apply(ev failover.Event) {
 			w.Win.Show()
 			w.Win.RequestFocus()
 		}
+		if e.State == "ended" {
+			defer w.offerPendingConfig()
+		}
 	}
 	w.render()
 }
@@ -301,7 +316,11 @@ func (w *Window) render() {
 		b.Refresh()
 	}
 	w.StageLine.SetText(m.StageText())
-	w.Message.SetText(m.Message)
+	msg := m.Message
+	if w.configNote != "" {
+		msg = strings.TrimSpace(msg + "\n" + w.configNote)
+	}
+	w.Message.SetText(msg)
 	w.renderKeys()
 	// Texts and keys change sizes: lay the window out again (it is small; this is cheap).
 	if c := w.Win.Content(); c != nil {
