@@ -1,12 +1,26 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// checkCAFile makes sure a CA file can be used: readable, with at least one PEM certificate.
+func checkCAFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return nil
+}
 
 func bad(key, format string, args ...any) error {
 	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
@@ -87,6 +101,11 @@ func (c *Config) check() error {
 	if c.SIP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
 			return bad("sip.listen", "%q is not host:port", c.SIP.Listen)
+		}
+	}
+	if c.SIP.TLSCA != "" {
+		if err := checkCAFile(c.SIP.TLSCA); err != nil {
+			return bad("sip.tls_ca", "%v", err)
 		}
 	}
 	if c.Calls.Lines < 1 || c.Calls.Lines > 24 {

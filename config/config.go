@@ -67,6 +67,10 @@ type SIP struct {
 	// OnlyServers refuses calls and other out-of-dialog requests from addresses that are not a configured
 	// server (a SIP scanner cannot ring the phone). Requests within a call are matched to it instead.
 	OnlyServers bool `toml:"only_servers"`
+	// TLSCA is a PEM file of certificate authorities trusted for servers' TLS certificates, besides the
+	// system's (a company's own CA). A relative path is relative to the configuration file. Certificates
+	// are always verified; there is no switch to turn that off.
+	TLSCA string `toml:"tls_ca,omitempty"`
 }
 
 // Calls holds call-handling settings.

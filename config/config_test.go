@@ -104,6 +104,8 @@ func TestBrokenFilesNameTheLine(t *testing.T) {
 		{"bad lines", head + "\n[calls]\nlines = 0\n", 9, "between 1 and 24"},
 		{"bad backend", head + "\n[audio]\nbackend = \"pulse\"\n", 9, "not one of default, null"},
 		{"unknown codec", head + "\n[audio]\ncodecs = [\"PCMU\", \"G729\"]\n", 9, `"G729" is not one of`},
+		{"missing CA file", head + "\n[sip]\ntls_ca = \"/nonexistent/ca.pem\"\n", 9, "no such file"},
+		{"CA file without a certificate", head + "\n[sip]\ntls_ca = \"/etc/passwd\"\n", 9, "holds no PEM certificate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -140,5 +142,23 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v, want a not-exist error", err)
+	}
+}
+
+func TestRelativeCAFileIsBesideTheConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	files, err := os.ReadFile("testdata/lab-ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "company-ca.pem"), files, 0o600)
+	path := filepath.Join(dir, "phone.toml")
+	os.WriteFile(path, []byte("[account]\nuser = \"1001\"\n[[server]]\nname = \"h\"\naddress = \"h\"\ntransport = \"tls\"\n[sip]\ntls_ca = \"company-ca.pem\"\n"), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "company-ca.pem"); cfg.SIP.TLSCA != want {
+		t.Fatalf("tls_ca = %q, want %q", cfg.SIP.TLSCA, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -81,6 +82,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		} else if cfg.Servers[i].Features == nil {
 			cfg.Servers[i].Features = []Feature{}
 		}
+	}
+	if cfg.SIP.TLSCA != "" && !filepath.IsAbs(cfg.SIP.TLSCA) {
+		cfg.SIP.TLSCA = filepath.Join(filepath.Dir(name), cfg.SIP.TLSCA)
 	}
 	if err := cfg.check(); err != nil {
 		var ce *Error

@@ -33,6 +33,7 @@ type server struct {
 	notBefore  time.Time // RFC 5626 backoff: no REGISTER before this
 	retryAfter time.Time // a 503's Retry-After: no REGISTER before this, whatever keep-alives say
 	authFailed string    // non-empty: the server refused the credentials; retried only after the backoff
+	certFailed bool      // the server's TLS certificate was refused, and the user was told
 }
 
 type health string

@@ -260,6 +260,7 @@ func (m *Manager) registerDone(s *server, b phone.Binding, err error) {
 		now := m.clock.Now()
 		s.registered = true
 		s.authFailed = ""
+		s.certFailed = false
 		s.grantedAt, s.expires = now, b.Expires
 		s.failures, s.notBefore = 0, time.Time{}
 		m.markUp(s)
@@ -271,6 +272,7 @@ func (m *Manager) registerDone(s *server, b phone.Binding, err error) {
 	} else {
 		retry, _ := phone.ServiceUnavailable(err)
 		m.markDown(s, describe(err), retry)
+		m.noteCertificate(s, err)
 	}
 	if m.failingBack && s.idx == 0 {
 		m.failingBack = false
@@ -468,7 +470,20 @@ func (m *Manager) probeDone(s *server, err error) {
 		return
 	}
 	m.setHealth(s, healthDown, describe(err))
+	m.noteCertificate(s, err)
 	m.scheduleProbe(s, interval)
+}
+
+// noteCertificate tells the user, once until the server is registered again, that a server's TLS
+// certificate is refused: the phone will not talk to it, and only a fixed certificate or CA helps.
+func (m *Manager) noteCertificate(s *server, err error) {
+	if !errors.Is(err, phone.ErrCertificate) || s.certFailed {
+		return
+	}
+	s.certFailed = true
+	m.emit("error", &ErrorEvent{Reason: fmt.Sprintf(
+		"Server %s: its TLS certificate is not trusted (%s). The phone does not connect to it until the "+
+			"certificate, or the CA in [sip] tls_ca, is fixed.", s.cfg.Name, describe(err))})
 }
 
 // --- What the agent reports on its own ---

@@ -37,6 +37,8 @@ type ServerOptions struct {
 	EchoAddr string
 	// VoicemailAddr (host:port) receives message-summary SUBSCRIBEs.
 	VoicemailAddr string
+	// TLS, when set, adds a TLS listener (on TLSPort) serving this certificate.
+	TLS *TLSFiles
 	// Netns, when set, runs the server inside that network namespace, on its PeerIP.
 	Netns *Netns
 	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
@@ -58,6 +60,12 @@ type Server struct {
 
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.IP, strconv.Itoa(s.Port)) }
+
+// TLSPort is the TLS listener's port, when the server has one: the SIP port + 1 (5061 beside 5060).
+func (s *Server) TLSPort() int { return s.Port + 1 }
+
+// TLSAddr is the TLS listener's host:port.
+func (s *Server) TLSAddr() string { return net.JoinHostPort(s.IP, strconv.Itoa(s.TLSPort())) }
 
 // PidFile is where the running instance's process id is kept (it is also its process group).
 func (s *Server) PidFile() string { return filepath.Join(s.Dir, "kamailio.pid") }
@@ -88,7 +96,7 @@ func (s *Server) Start() error {
 	var cfg bytes.Buffer
 	err := cfgTemplate.Execute(&cfg, map[string]any{
 		"IP": s.IP, "Port": s.Port, "Aliases": s.opts.Aliases, "AuthAlgorithm": s.opts.AuthAlgorithm,
-		"EchoAddr": s.opts.EchoAddr, "VoicemailAddr": s.opts.VoicemailAddr,
+		"EchoAddr": s.opts.EchoAddr, "VoicemailAddr": s.opts.VoicemailAddr, "TLS": s.opts.TLS, "TLSPort": s.TLSPort(),
 		"ModulePath": ModulePath(),
 	})
 	if err != nil {

@@ -57,7 +57,7 @@ func NewPair(dir string, homePort, altPort int, opts ServerOptions) (*Pair, erro
 			return nil, err
 		}
 	}
-	for altPort == 0 || altPort == homePort {
+	for altPort == 0 || altPort == homePort || altPort == homePort+1 || altPort+1 == homePort {
 		if altPort, err = FreePort(); err != nil {
 			return nil, err
 		}

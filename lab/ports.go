@@ -14,7 +14,7 @@ import (
 func FreePort() (int, error) {
 	for try := 0; try < 200; try++ {
 		port := 20000 + rand.IntN(12000)
-		if portFree("127.0.0.1", port) {
+		if portFree("127.0.0.1", port) && portFree("127.0.0.1", port+1) { // port+1: a TLS listener beside
 			return port, nil
 		}
 	}

@@ -31,8 +31,8 @@ type Options struct {
 	Servers []config.Server
 	// Listen is where incoming SIP arrives (UDP and TCP on the same port); port 0 picks a free one.
 	Listen string
-	// TLS configures TLS connections to servers; nil uses the system roots.
-	TLS    *tls.Config
+	// TLSCA is a PEM file of authorities trusted for servers' TLS certificates, besides the system's.
+	TLSCA  string
 	Logger *slog.Logger
 	// Codecs to offer, in preference order (audio.Supported names); empty: PCMU.
 	Codecs []string
@@ -64,6 +64,7 @@ type Agent struct {
 
 	servers []*serverLink
 	events  chan Event
+	tls     *tls.Config // for connections to TLS servers
 
 	callsMu   sync.Mutex
 	calls     map[string]*call // by our call id
@@ -105,6 +106,11 @@ func Start(opts Options) (*Agent, error) {
 		mwi: map[int]*mwiSubscription{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 
+	tlsCfg, err := clientTLS(opts.TLSCA)
+	if err != nil {
+		return nil, err
+	}
+	a.tls = tlsCfg
 	if err := a.bind(opts.Listen); err != nil {
 		return nil, err
 	}
@@ -121,7 +127,7 @@ func Start(opts Options) (*Agent, error) {
 	tlsT := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{DialerCreate: serverDialer(serverAddrs)}}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(UserAgentName),
-		sipgo.WithUserAgenTLSConfig(opts.TLS),
+		sipgo.WithUserAgenTLSConfig(tlsCfg),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerTerminateOnConnClose(),
 			sip.WithTransactionLayerLogger(a.log),

@@ -226,17 +226,12 @@ func (a *Agent) dial(ctx context.Context, s config.Server) (net.Conn, error) {
 	if s.Transport != config.TransportTLS {
 		return raw, nil
 	}
-	cfg := &tls.Config{}
-	if a.opts.TLS != nil {
-		cfg = a.opts.TLS.Clone()
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = s.Host()
-	}
+	cfg := a.tls.Clone()
+	cfg.ServerName = s.Host()
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("server %s: TLS handshake with %s: %w", s.Name, s.HostPort(), err)
+		return nil, fmt.Errorf("server %s: TLS handshake with %s: %w", s.Name, s.HostPort(), handshakeError(err))
 	}
 	return tc, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,14 @@ func (a *Agent) register(ctx context.Context, l *serverLink, expires, reqTimeout
 		l.reg.callID = sip.GenerateTagN(24) + "@stayline"
 		l.reg.fromTag = sip.GenerateTagN(16)
 		l.reg.cseq = uint32(rand.IntN(10000)) + 1
+	}
+	if l.cfg.Transport == config.TransportTLS { // the Contact names the connection: have it first
+		cctx, cancel := context.WithTimeout(ctx, reqTimeout)
+		err := a.ensureConnection(cctx, l)
+		cancel()
+		if err != nil {
+			return Binding{}, err
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		req := a.newRegister(l, expires)
@@ -196,9 +205,19 @@ func transportName(t config.Transport) string {
 	return "UDP"
 }
 
-// contactURI is where this server reaches the phone.
+// contactURI is where this server reaches the phone. Over TLS that is the phone's end of its connection
+// to the server (the phone has no certificate to accept TLS connections with), so the server sends
+// requests down the connection the phone opened.
 func (a *Agent) contactURI(l *serverLink) sip.Uri {
-	u := sip.Uri{Scheme: "sip", User: a.opts.Account.User, Host: l.local, Port: a.port}
+	port := a.port
+	if l.cfg.Transport == config.TransportTLS {
+		if c := l.conn.get(); c != nil {
+			if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
+				port = ta.Port
+			}
+		}
+	}
+	u := sip.Uri{Scheme: "sip", User: a.opts.Account.User, Host: l.local, Port: port}
 	if l.cfg.Transport != config.TransportUDP {
 		u.UriParams = sip.NewParams()
 		u.UriParams.Add("transport", string(l.cfg.Transport))

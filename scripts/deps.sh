@@ -9,7 +9,7 @@ set -eu
 # Opus goes through cgo too: libopus, and libopusfile for the binding's stream reader.
 build="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libopus-dev libopusfile-dev"
 run="$build kamailio"
-test="$build kamailio sip-tester baresip-core xvfb xauth libgl1-mesa-dri dbus iproute2 nftables procps"
+test="$build kamailio kamailio-tls-modules sip-tester baresip-core xvfb xauth libgl1-mesa-dri dbus iproute2 nftables procps"
 
 case "${1:-}" in
 run) want=$run ;;
@@ -40,7 +40,7 @@ if [ -n "$missing" ]; then
 	else
 		cat >&2 <<MSG
 This machine has no apt-get. Install the equivalents of:$missing
-  Fedora:  sudo dnf install gcc opus-devel opusfile-devel libXcursor-devel libXrandr-devel libXinerama-devel libXi-devel libXxf86vm-devel mesa-libGL-devel kamailio sipp baresip xorg-x11-server-Xvfb dbus-daemon iproute nftables
+  Fedora:  sudo dnf install gcc opus-devel opusfile-devel libXcursor-devel libXrandr-devel libXinerama-devel libXi-devel libXxf86vm-devel mesa-libGL-devel kamailio kamailio-tls sipp baresip xorg-x11-server-Xvfb dbus-daemon iproute nftables
   Arch:    sudo pacman -S gcc opus opusfile libxcursor libxrandr libxinerama libxi libxxf86vm mesa kamailio sipp baresip xorg-server-xvfb dbus iproute2 nftables
   macOS:   xcode-select --install; brew install opus opusfile pkg-config   (the lab's Kamailio and SIPp:
            brew install kamailio sipp)
