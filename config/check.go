@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -10,9 +11,20 @@ import (
 	"time"
 )
 
+// maxCAFile bounds what is read of a CA file: a bundle of every public CA is about 250 KB.
+const maxCAFile = 4 << 20
+
 // checkCAFile makes sure a CA file can be used: readable, with at least one PEM certificate.
 func checkCAFile(path string) error {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFile))
 	if err != nil {
 		return err
 	}
@@ -125,6 +137,11 @@ func (c *Config) check() error {
 		if !knownCodec(codec) {
 			return bad("audio.codecs", "%q is not one of PCMU, PCMA, G722, opus", codec)
 		}
+	}
+	switch c.Audio.SRTP {
+	case "offer", "require", "off":
+	default:
+		return bad("audio.srtp", "%q is not one of offer, require, off", c.Audio.SRTP)
 	}
 	return nil
 }

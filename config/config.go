@@ -85,6 +85,9 @@ type Audio struct {
 	Input   string   `toml:"input"`
 	Output  string   `toml:"output"`
 	Codecs  []string `toml:"codecs"`
+	// SRTP is the media security policy: "offer" (SRTP when the far end takes it), "require" (encrypted
+	// calls only; others are refused with the reason) or "off".
+	SRTP string `toml:"srtp"`
 }
 
 // Default returns the configuration every file starts from.
@@ -104,7 +107,7 @@ func Default() Config {
 		},
 		SIP:   SIP{Listen: "0.0.0.0:0", OnlyServers: true},
 		Calls: Calls{Emergency: []string{"911", "112"}, Lines: 3},
-		Audio: Audio{Backend: "default", Codecs: []string{"PCMU", "PCMA"}},
+		Audio: Audio{Backend: "default", Codecs: []string{"PCMU", "PCMA"}, SRTP: "offer"},
 	}
 }
 

@@ -104,6 +104,8 @@ func TestBrokenFilesNameTheLine(t *testing.T) {
 		{"bad lines", head + "\n[calls]\nlines = 0\n", 9, "between 1 and 24"},
 		{"bad backend", head + "\n[audio]\nbackend = \"pulse\"\n", 9, "not one of default, null"},
 		{"unknown codec", head + "\n[audio]\ncodecs = [\"PCMU\", \"G729\"]\n", 9, `"G729" is not one of`},
+		{"bad srtp", head + "\n[audio]\nsrtp = \"always\"\n", 9, "not one of offer, require, off"},
+		{"CA file a device", head + "\n[sip]\ntls_ca = \"/dev/zero\"\n", 9, "not a regular file"},
 		{"missing CA file", head + "\n[sip]\ntls_ca = \"/nonexistent/ca.pem\"\n", 9, "no such file"},
 		{"CA file without a certificate", head + "\n[sip]\ntls_ca = \"/etc/passwd\"\n", 9, "holds no PEM certificate"},
 	}

@@ -54,7 +54,8 @@ func (m *Manager) callStatus() []CallStatus {
 	out := []CallStatus{}
 	for _, ci := range m.agent.Calls() {
 		out = append(out, CallStatus{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Codec: ci.Stats.Codec,
-			RxPackets: ci.Stats.RxPackets, TxPackets: ci.Stats.TxPackets, Lost: ci.Stats.Lost, JitterMs: ci.Stats.JitterMs})
+			RxPackets: ci.Stats.RxPackets, TxPackets: ci.Stats.TxPackets, Lost: ci.Stats.Lost, JitterMs: ci.Stats.JitterMs,
+			SRTP: ci.Stats.SRTP})
 	}
 	sort.Slice(out, func(i, j int) bool { return callOrder(out[i].ID) < callOrder(out[j].ID) })
 	return out

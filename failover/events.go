@@ -141,6 +141,7 @@ type CallStatus struct {
 	TxPackets uint64  `json:"tx_packets"`
 	Lost      uint64  `json:"lost"`
 	JitterMs  float64 `json:"jitter_ms"`
+	SRTP      string  `json:"srtp,omitempty"` // the SRTP suite protecting the call; absent: plain RTP
 }
 
 // StatusEvent answers the status command.

@@ -48,7 +48,7 @@ func startLivePhone(t *testing.T, p *lab.Pair, extra string, edit ...func(*confi
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: cfg.SIP.Listen,
 		Codecs: cfg.Audio.Codecs, RequestTimeout: 2 * cfg.Failover.KeepaliveTimeout.D(), Logger: quiet,
-		OnlyServers: cfg.SIP.OnlyServers, TLSCA: cfg.SIP.TLSCA})
+		OnlyServers: cfg.SIP.OnlyServers, TLSCA: cfg.SIP.TLSCA, SRTP: phone.SRTPMode(cfg.Audio.SRTP)})
 	if err != nil {
 		t.Fatal(err)
 	}

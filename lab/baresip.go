@@ -38,6 +38,17 @@ type Baresip struct {
 
 // StartBaresip runs baresip in dir as user, registered at registrar (host:port).
 func StartBaresip(dir, user, registrar string) (*Baresip, error) {
+	return StartBaresipWith(dir, user, registrar, BaresipOptions{})
+}
+
+// BaresipOptions adjust a baresip far end.
+type BaresipOptions struct {
+	// MediaEnc is the account's media encryption: "" (none), "srtp" (best effort), "srtp-mand" (RTP/SAVP).
+	MediaEnc string
+}
+
+// StartBaresipWith is StartBaresip with options.
+func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresip, error) {
 	bin, err := exec.LookPath("baresip")
 	if err != nil {
 		return nil, fmt.Errorf("baresip is not installed (apt-get install baresip-core): %w", err)
@@ -70,6 +81,7 @@ func StartBaresip(dir, user, registrar string) (*Baresip, error) {
 		"module ausine.so",
 		"module aufile.so",
 		"module ctrl_tcp.so",
+		"module srtp.so",
 		"module_app account.so",
 		"module_app menu.so",
 		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(ctrlPort),
@@ -81,8 +93,12 @@ func StartBaresip(dir, user, registrar string) (*Baresip, error) {
 	// The address of record is on the lab's domain (127.0.0.1, as the phone's is); every request goes
 	// through the registrar as outbound proxy, so calls to user@127.0.0.1 reach the lab.
 	host, _, _ := net.SplitHostPort(registrar)
-	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s;lr\";regint=600;answermode=manual\n",
+	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s;lr\";regint=600;answermode=manual",
 		user, host, Password, registrar)
+	if opts.MediaEnc != "" {
+		account += ";mediaenc=" + opts.MediaEnc
+	}
+	account += "\n"
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
 		return nil, err
 	}

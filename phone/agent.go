@@ -43,6 +43,8 @@ type Options struct {
 	Audio *audio.Engine
 	// OnlyServers refuses (403) INVITEs and OPTIONS that come from no configured server's address.
 	OnlyServers bool
+	// SRTP is the media security policy: offer (default), require or off.
+	SRTP SRTPMode
 	// Instance is this installation's RFC 5626 instance id ("urn:uuid:..."), the same from run to run
 	// (config.InstanceID); empty: a new one for this run.
 	Instance string

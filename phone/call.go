@@ -72,8 +72,11 @@ type call struct {
 	dtmfPT    int
 	sessionID uint64
 	version   uint64
-	held      bool      // held by us
-	remoteDir Direction // what the far end last asked for
+	held      bool         // held by us
+	remoteDir Direction    // what the far end last asked for
+	offered   []cryptoAttr // the SDES lines of our last offer
+	keys      *srtpKeys    // the negotiated SRTP keys; nil: plain RTP
+	savp      bool         // the media line says RTP/SAVP
 
 	port       *audio.Port             // the call's connection to the sound engine, once it talks
 	cancel     context.CancelCauseFunc // outgoing: ends the INVITE
@@ -333,6 +336,29 @@ func (a *Agent) targetURI(target string) (sip.Uri, error) {
 	return sip.Uri{Scheme: "sip", User: user, Host: host}, nil
 }
 
+// offerCrypto is the SDES lines of a new offer: a fresh key for each suite we offer (none with SRTP off).
+func (a *Agent) offerCrypto() ([]cryptoAttr, error) {
+	if a.srtpMode() == SRTPOff {
+		return nil, nil
+	}
+	var lines []cryptoAttr
+	for i, suite := range offeredSuites {
+		c, err := newCrypto(i+1, suite)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, c)
+	}
+	return lines, nil
+}
+
+func (a *Agent) srtpMode() SRTPMode {
+	if a.opts.SRTP == "" {
+		return SRTPOffer
+	}
+	return a.opts.SRTP
+}
+
 func (a *Agent) offerCodecs() ([]audio.Codec, []uint8) {
 	var cs []audio.Codec
 	var pts []uint8
@@ -370,11 +396,17 @@ func (a *Agent) invite(ctx context.Context, server int, target string, respTimeo
 		return "", err
 	}
 	codecs, pts := a.offerCodecs()
+	offered, err := a.offerCrypto()
+	if err != nil {
+		m.close()
+		return "", err
+	}
 	c := &call{a: a, outgoing: true, link: l, server: server, remote: uri.User + "@" + uri.Host,
 		state: CallDialing, media: m, dtmfPT: -1, sessionID: uint64(time.Now().UnixNano()), version: 1,
-		done: make(chan struct{})}
+		done: make(chan struct{}), offered: offered, savp: a.srtpMode() == SRTPRequire}
 	body, err := marshalSDP(localMedia{IP: l.local, Port: m.Port(), Codecs: codecs, PTs: pts,
-		DTMF: dtmfPayloadType, Direction: SendRecv, SessionID: c.sessionID, Version: c.version})
+		DTMF: dtmfPayloadType, Direction: SendRecv, SessionID: c.sessionID, Version: c.version,
+		Secure: c.savp, Crypto: offered})
 	if err != nil {
 		m.close()
 		return "", err
@@ -455,7 +487,7 @@ func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, f
 		},
 	})
 	if err != nil {
-		reason := outgoingFailure(err, ctx)
+		reason := outgoingFailure(err, ctx, c.savp)
 		var dr *sipgo.ErrDialogResponse
 		serverFault := false
 		if errors.As(err, &dr) && dr.Res.StatusCode == sip.StatusServiceUnavailable {
@@ -485,7 +517,7 @@ func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, f
 	c.mu.Unlock()
 	remote, err := parseSDP(res.Body())
 	if err == nil {
-		err = c.applyRemote(remote, nil)
+		err = c.applyRemote(remote, false)
 	}
 	if err != nil {
 		c.hangup("the far end answered with unusable media: " + err.Error())
@@ -496,9 +528,12 @@ func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, f
 }
 
 // outgoingFailure turns the end of an unanswered INVITE into the reason shown to the user.
-func outgoingFailure(err error, ctx context.Context) string {
+func outgoingFailure(err error, ctx context.Context, srtpOnly bool) string {
 	var dr *sipgo.ErrDialogResponse
 	if errors.As(err, &dr) {
+		if srtpOnly && dr.Res.StatusCode == 488 {
+			return fmt.Sprintf("the far end refused the call with SRTP, which this phone requires (488 %s)", dr.Res.Reason)
+		}
 		return responseReason(dr.Res.StatusCode, dr.Res.Reason)
 	}
 	if ctx.Err() != nil {
@@ -519,18 +554,35 @@ func responseReason(code int, phrase string) string {
 	return fmt.Sprintf("%d %s", code, phrase)
 }
 
-// applyRemote takes the far end's description: the codec (from offered, when we made the offer), its
-// address and direction.
-func (c *call) applyRemote(r remoteMedia, _ []audio.Codec) error {
+// applyRemote takes the far end's description, an offer or the answer to ours: the codec, the SRTP keys,
+// its address and direction.
+func (c *call) applyRemote(r remoteMedia, isOffer bool) error {
 	codecs, _ := c.a.offerCodecs()
 	codec, pt, err := chooseCodec(codecs, r)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
+	var keys *srtpKeys
+	if isOffer {
+		keys, err = acceptCrypto(c.a.srtpMode(), r, c.keys)
+	} else {
+		keys, err = answeredCrypto(c.a.srtpMode(), c.offered, r)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.keys = keys
+	if isOffer { // the answer's media line follows the offer's
+		c.savp = r.Secure
+	}
 	c.codec, c.pt, c.dtmfPT, c.remoteDir = codec, pt, r.DTMF, r.Direction
 	dir := c.localDirection()
 	c.mu.Unlock()
+	if err := c.media.setSRTP(keys); err != nil {
+		return err
+	}
 	addr := &net.UDPAddr{IP: net.ParseIP(r.IP), Port: r.Port}
 	c.media.configure(addr, codec, pt, r.DTMF, dir)
 	return nil
@@ -580,9 +632,13 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	offer, err := parseSDP(req.Body())
 	var codec audio.Codec
 	var pt uint8
+	var keys *srtpKeys
 	if err == nil {
 		codecs, _ := a.offerCodecs()
 		codec, pt, err = chooseCodec(codecs, offer)
+	}
+	if err == nil {
+		keys, err = acceptCrypto(a.srtpMode(), offer, nil)
 	}
 	if err != nil {
 		respond(488, "Not Acceptable Here", sip.NewHeader("Warning", `399 stayline "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`))
@@ -603,8 +659,9 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	from := req.From().Address
 	c := &call{a: a, link: l, server: server, remote: from.User + "@" + from.Host, state: CallIncoming, media: m,
-		codec: codec, pt: pt, dtmfPT: offer.DTMF, remoteDir: offer.Direction, sessionID: uint64(time.Now().UnixNano()),
-		version: 1, answerCh: make(chan struct{}, 1), rejectCh: make(chan string, 1), ss: ss, done: make(chan struct{})}
+		codec: codec, pt: pt, dtmfPT: offer.DTMF, remoteDir: offer.Direction, keys: keys, savp: offer.Secure,
+		sessionID: uint64(time.Now().UnixNano()),
+		version:   1, answerCh: make(chan struct{}, 1), rejectCh: make(chan string, 1), ss: ss, done: make(chan struct{})}
 	a.track(c, string(*req.CallID()))
 	m.setOnDigit(c.digit)
 	if err := ss.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
@@ -657,6 +714,11 @@ func (c *call) answerIncoming(offer remoteMedia) {
 		c.end("could not describe media: " + err.Error())
 		return
 	}
+	if err := c.media.setSRTP(c.keys); err != nil {
+		c.ss.Respond(sip.StatusInternalServerError, "SRTP", nil)
+		c.end("could not set up SRTP: " + err.Error())
+		return
+	}
 	c.media.configure(&net.UDPAddr{IP: net.ParseIP(offer.IP), Port: offer.Port}, codec, pt, dtmfPT, dir)
 	c.media.start()
 	res := sip.NewSDPResponseFromRequest(c.ss.InviteRequest, body)
@@ -680,10 +742,17 @@ func (c *call) answerIncoming(offer remoteMedia) {
 	_ = a
 }
 
-// sdpLocked describes our side with the negotiated codec; c.mu is held.
+// sdpLocked describes our side with the negotiated codec and SRTP key; c.mu is held. As a re-offer it
+// offers the same key again (RFC 4568 §7.1.4), so a hold does not re-key.
 func (c *call) sdpLocked(dir Direction) ([]byte, error) {
+	var crypto []cryptoAttr
+	if c.keys != nil {
+		crypto = []cryptoAttr{c.keys.Local}
+	}
+	c.offered = crypto
 	return marshalSDP(localMedia{IP: c.link.local, Port: c.media.Port(), Codecs: []audio.Codec{c.codec},
-		PTs: []uint8{c.pt}, DTMF: c.dtmfPT, Direction: dir, SessionID: c.sessionID, Version: c.version})
+		PTs: []uint8{c.pt}, DTMF: c.dtmfPT, Direction: dir, SessionID: c.sessionID, Version: c.version,
+		Secure: c.savp, Crypto: crypto})
 }
 
 // --- Actions on a call ---
@@ -790,7 +859,9 @@ func (a *Agent) setHold(id string, hold bool) error {
 		a.log.Info("ACK of re-INVITE", "error", err)
 	}
 	if r, perr := parseSDP(res.Body()); perr == nil {
-		c.applyRemote(r, nil)
+		if err := c.applyRemote(r, false); err != nil {
+			a.log.Warn("answer to our re-INVITE not usable; media unchanged", "call", id, "error", err)
+		}
 	} else {
 		c.mu.Lock()
 		dir := c.localDirection()
@@ -872,7 +943,7 @@ func (a *Agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	r, err := parseSDP(req.Body())
 	if err == nil {
-		err = c.applyRemote(r, nil)
+		err = c.applyRemote(r, true)
 	}
 	if err != nil {
 		tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))

@@ -446,6 +446,27 @@ func (r *recorder) samples() []int16 {
 	return append([]int16(nil), r.pcm...)
 }
 
+// expectTone checks that the last half second of pcm (at rate) is a tone of freq Hz (±20), clearly audible.
+func expectTone(t *testing.T, pcm []int16, rate, freq int, what string) {
+	t.Helper()
+	if len(pcm) < rate {
+		t.Fatalf("%s: only %d samples played", what, len(pcm))
+	}
+	tail := pcm[len(pcm)-rate/2:] // half a second, well after the start
+	crossings := 0
+	var peak int16
+	for i := 1; i < len(tail); i++ {
+		if (tail[i-1] < 0) != (tail[i] < 0) {
+			crossings++
+		}
+		peak = max(peak, tail[i])
+	}
+	got := float64(crossings) / 2 / 0.5
+	if got < float64(freq-20) || got > float64(freq+20) || peak < 1000 {
+		t.Fatalf("decoded %s as %.0f Hz at peak %d, want its %d Hz tone", what, got, peak, freq)
+	}
+}
+
 // Wideband calls with baresip: the codec is negotiated, and our decoder turns baresip's audio back into
 // its 440 Hz tone at 16 kHz.
 func TestWidebandCallsWithBaresip(t *testing.T) {
@@ -479,23 +500,7 @@ func widebandCall(t *testing.T, codec string) {
 	if st := callStats(t, a, id); st.Codec != codec || st.Lost != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	pcm := rec.samples()
-	if len(pcm) < 16000 {
-		t.Fatalf("only %d samples played", len(pcm))
-	}
-	tail := pcm[len(pcm)-8000:] // half a second, well after the start
-	crossings := 0
-	var peak int16
-	for i := 1; i < len(tail); i++ {
-		if (tail[i-1] < 0) != (tail[i] < 0) {
-			crossings++
-		}
-		peak = max(peak, tail[i])
-	}
-	freq := float64(crossings) / 2 / 0.5
-	if freq < 420 || freq > 460 || peak < 1000 {
-		t.Fatalf("decoded baresip's %s as %.0f Hz at peak %d, want its 440 Hz tone", codec, freq, peak)
-	}
+	expectTone(t, rec.samples(), 16000, 440, "baresip's "+codec)
 	if !strings.Contains(strings.ToLower(bs.Log()), "set audio decoder: "+strings.ToLower(codec)) {
 		t.Fatalf("baresip did not decode %s", codec)
 	}

@@ -51,7 +51,13 @@ func FuzzSmallParsers(f *testing.F) {
 	f.Add([]byte("<sip:1002@example.com?Replaces=abc%40x%3Bto-tag%3D1%3Bfrom-tag%3D2>"))
 	f.Add([]byte("SIP/2.0 200 OK\r\n"))
 	f.Add([]byte{11, 0x8a, 0x03, 0x20})
+	f.Add([]byte("1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if c, ok := parseCrypto(string(data)); ok {
+			if back, ok := parseCrypto(c.String()); !ok || back.Suite != c.Suite || string(back.Key) != string(c.Key) {
+				t.Fatalf("crypto %q does not read back: %q", data, c.String())
+			}
+		}
 		messagesWaiting(data)
 		if target, replaces, err := parseReferTo(string(data)); err == nil {
 			if !strings.HasPrefix(target, "sip") || strings.ContainsAny(target+replaces, "\r\n") {
@@ -83,12 +89,29 @@ func FuzzRTPReceive(f *testing.F) {
 	codec, _ := audio.NewCodec("PCMU")
 	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5004}
 	m.configure(peer, codec, 0, dtmfPayloadType, SendRecv)
+	// The same for a call protected by SRTP: every input goes through authentication first.
+	sm, err := openMedia("127.0.0.1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer sm.close()
+	sm.configure(peer, codec, 0, dtmfPayloadType, SendRecv)
+	local, _ := newCrypto(1, "AES_CM_128_HMAC_SHA1_32")
+	remote, _ := newCrypto(1, "AES_CM_128_HMAC_SHA1_32")
+	if err := sm.setSRTP(&srtpKeys{Local: local, Remote: remote}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m.receive(data, peer, time.Now())
-		m.playFrame()
-		st := m.Stats()
-		if exp := m.recv.expected(); st.Lost > exp {
-			t.Fatalf("lost %d of %d expected", st.Lost, exp)
+		for _, m := range []*media{m, sm} {
+			m.receive(data, peer, time.Now())
+			m.playFrame()
+			st := m.Stats()
+			if exp := m.recv.expected(); st.Lost > exp {
+				t.Fatalf("lost %d of %d expected", st.Lost, exp)
+			}
+		}
+		if sm.Stats().RxPackets != 0 {
+			t.Fatalf("an unauthenticated packet was taken into an SRTP call: %x", data)
 		}
 	})
 }

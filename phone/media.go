@@ -9,12 +9,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 
 	"stayline/audio"
 )
@@ -29,6 +31,8 @@ type MediaStats struct {
 	Late      uint64 // arrived too late to play
 	Concealed uint64 // ticks played from concealment
 	RxLevel   int    // peak level of the audio received lately (0..32767), for a level meter
+	SRTP      string // the SRTP suite protecting the media, "" for plain RTP
+	Refused   uint64 // packets dropped because they failed SRTP authentication (or replayed)
 }
 
 // media is one call's RTP session: RTP on an even port, RTCP on the next. Its tick sends one frame and
@@ -59,11 +63,13 @@ type media struct {
 	recv      receiveStats
 	jb        *audio.JitterBuffer
 	plc       audio.Concealer
+	srtp      *srtpSession // nil: plain RTP
 
 	txPackets atomic.Uint64
 	txOctets  atomic.Uint64
 	rxLevel   float64 // decaying peak of the decoded audio
 	rtcpRx    atomic.Uint64
+	refused   atomic.Uint64 // failed SRTP authentication
 	rxDigits  lastDigit
 
 	rxBuf [1500]byte
@@ -119,6 +125,32 @@ func (m *media) configure(remote *net.UDPAddr, codec audio.Codec, pt uint8, dtmf
 	m.recv.clockRate = codec.ClockRate()
 }
 
+// setSRTP protects the media with keys (nil: plain RTP). The same keys again keep the running contexts,
+// so a re-INVITE that does not re-key does not reset the rollover counters.
+func (m *media) setSRTP(k *srtpKeys) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k == nil {
+		m.srtp = nil
+		return nil
+	}
+	if m.srtp != nil && m.srtp.keys.equal(k) {
+		return nil
+	}
+	s, err := newSRTPSession(*k)
+	if err != nil {
+		return err
+	}
+	m.srtp = s
+	return nil
+}
+
+func (m *media) secure() *srtpSession {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.srtp
+}
+
 func (m *media) remoteAddr() *net.UDPAddr {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -164,7 +196,10 @@ func (m *media) Stats() MediaStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := MediaStats{TxPackets: m.txPackets.Load(), RxPackets: m.recv.received, Lost: m.recv.lost(),
-		JitterMs: m.recv.jitterMs()}
+		JitterMs: m.recv.jitterMs(), Refused: m.refused.Load()}
+	if m.srtp != nil {
+		st.SRTP = m.srtp.keys.Local.Suite
+	}
 	if m.codec != nil {
 		st.Codec = m.codec.Name()
 	}
@@ -241,10 +276,17 @@ func (m *media) sendFrame() {
 	if m.learned != nil {
 		remote = m.learned // symmetric RTP: answer where the far end sends from
 	}
+	sec := m.srtp
 	m.mu.Unlock()
 	buf, err := pkt.Marshal()
 	if err != nil {
 		return
+	}
+	if sec != nil {
+		if buf, err = sec.tx.EncryptRTP(nil, buf, nil); err != nil {
+			m.log.Debug("SRTP encrypt", "error", err)
+			return
+		}
 	}
 	if _, err := m.rtpConn.WriteToUDP(buf, remote); err == nil {
 		m.txPackets.Add(1)
@@ -287,6 +329,14 @@ func (m *media) drainRTP() {
 }
 
 func (m *media) receive(data []byte, from *net.UDPAddr, arrival time.Time) {
+	if sec := m.secure(); sec != nil {
+		plain, err := sec.rx.DecryptRTP(nil, data, nil)
+		if err != nil {
+			m.srtpDropped("SRTP", err) // never played
+			return
+		}
+		data = plain
+	}
 	var pkt rtp.Packet
 	if pkt.Unmarshal(data) != nil || pkt.Version != 2 {
 		return // not RTP: dropped
@@ -312,6 +362,15 @@ func (m *media) receive(data []byte, from *net.UDPAddr, arrival time.Time) {
 		m.jb.SetJitter(m.recv.jitterMs())
 	}
 	m.mu.Unlock()
+}
+
+// srtpDropped counts a packet that failed authentication or was replayed (Refused); anything else that
+// cannot be SRTP at all (a NAT keep-alive, junk) is dropped without counting.
+func (m *media) srtpDropped(kind string, err error) {
+	if errors.Is(err, srtp.ErrFailedToVerifyAuthTag) || strings.Contains(err.Error(), "duplicated") {
+		m.refused.Add(1)
+	}
+	m.log.Debug(kind+" packet dropped", "error", err)
 }
 
 // acceptFrom decides whether a packet from src belongs to the call: from the SDP address, always; else, as
@@ -340,7 +399,16 @@ func (m *media) drainRTCP() {
 		if !ok {
 			return
 		}
-		if _, err := rtcp.Unmarshal(buf[:n]); err != nil {
+		data := buf[:n]
+		if sec := m.secure(); sec != nil {
+			plain, err := sec.rx.DecryptRTCP(nil, data, nil)
+			if err != nil {
+				m.srtpDropped("SRTCP", err)
+				continue
+			}
+			data = plain
+		}
+		if _, err := rtcp.Unmarshal(data); err != nil {
 			m.log.Debug("bad RTCP dropped", "error", err)
 			continue
 		}
@@ -373,6 +441,11 @@ func (m *media) sendReport() {
 	buf, err := rtcp.Marshal([]rtcp.Packet{first, sdes})
 	if err != nil {
 		return
+	}
+	if sec := m.secure(); sec != nil {
+		if buf, err = sec.tx.EncryptRTCP(nil, buf, nil); err != nil {
+			return
+		}
 	}
 	m.rtcpConn.WriteToUDP(buf, &net.UDPAddr{IP: remote.IP, Port: remote.Port + 1})
 }

@@ -51,6 +51,8 @@ type localMedia struct {
 	Direction Direction
 	SessionID uint64
 	Version   uint64
+	Secure    bool         // RTP/SAVP: SRTP or nothing
+	Crypto    []cryptoAttr // SDES keys offered (an offer) or taken (an answer)
 }
 
 // remoteMedia is what we read from the other side's description.
@@ -60,6 +62,8 @@ type remoteMedia struct {
 	Formats   []sdp.Codec // in their order
 	DTMF      int         // their telephone-event payload type, -1 if none
 	Direction Direction
+	Secure    bool         // RTP/SAVP
+	Crypto    []cryptoAttr // the SDES lines the phone can use, in their order
 }
 
 // marshalSDP writes our description.
@@ -68,8 +72,12 @@ func marshalSDP(m localMedia) ([]byte, error) {
 	if ip := net.ParseIP(m.IP); ip != nil && ip.To4() == nil {
 		ipv = "IP6"
 	}
+	proto := []string{"RTP", "AVP"}
+	if m.Secure {
+		proto = []string{"RTP", "SAVP"}
+	}
 	md := &sdp.MediaDescription{
-		MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: m.Port}, Protos: []string{"RTP", "AVP"}},
+		MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: m.Port}, Protos: proto},
 	}
 	for i, c := range m.Codecs {
 		pt := m.PTs[i]
@@ -88,6 +96,9 @@ func marshalSDP(m localMedia) ([]byte, error) {
 		md.Attributes = append(md.Attributes,
 			sdp.NewAttribute("rtpmap", fmt.Sprintf("%d telephone-event/8000", m.DTMF)),
 			sdp.NewAttribute("fmtp", fmt.Sprintf("%d 0-16", m.DTMF)))
+	}
+	for _, c := range m.Crypto {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("crypto", c.String()))
 	}
 	md.Attributes = append(md.Attributes, sdp.NewAttribute("ptime", strconv.Itoa(audio.FrameDurationMs)),
 		sdp.NewPropertyAttribute(string(m.Direction)))
@@ -121,10 +132,21 @@ func parseSDP(body []byte) (remoteMedia, error) {
 	if audioMD == nil {
 		return remoteMedia{}, errNoAudio
 	}
-	if proto := strings.Join(audioMD.MediaName.Protos, "/"); proto != "RTP/AVP" {
-		return remoteMedia{}, fmt.Errorf("audio over %s is not supported (RTP/AVP only)", proto)
-	}
 	r := remoteMedia{Port: audioMD.MediaName.Port.Value, DTMF: -1, Direction: SendRecv}
+	switch proto := strings.Join(audioMD.MediaName.Protos, "/"); proto {
+	case "RTP/AVP":
+	case "RTP/SAVP":
+		r.Secure = true
+	default:
+		return remoteMedia{}, fmt.Errorf("audio over %s is not supported (RTP/AVP and RTP/SAVP with SDES only)", proto)
+	}
+	for _, a := range audioMD.Attributes {
+		if a.Key == "crypto" {
+			if c, ok := parseCrypto(a.Value); ok {
+				r.Crypto = append(r.Crypto, c)
+			}
+		}
+	}
 	if r.Port < 0 || r.Port > 65535 {
 		return remoteMedia{}, fmt.Errorf("impossible audio port %d", r.Port)
 	}

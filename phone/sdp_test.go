@@ -68,7 +68,7 @@ func TestOffersWeRefuse(t *testing.T) {
 	cases := map[string][]byte{
 		"only unknown codecs": offer("18 96", "a=rtpmap:18 G729/8000\r\na=rtpmap:96 AMR/8000\r\n"),
 		"video only":          []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 6000 RTP/AVP 96\r\n"),
-		"SRTP profile":        []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/SAVP 0\r\n"),
+		"DTLS-SRTP profile":   []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 UDP/TLS/RTP/SAVP 0\r\n"),
 		"impossible port":     []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 99999 RTP/AVP 0\r\n"),
 		"not an address":      []byte("v=0\r\no=- 1 1 IN IP4 x\r\ns=-\r\nc=IN IP4 phone.example\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"),
 		"multicast":           []byte("v=0\r\no=- 1 1 IN IP4 x\r\ns=-\r\nc=IN IP4 224.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"),

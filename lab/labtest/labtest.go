@@ -204,3 +204,15 @@ func FarEndAt(t testing.TB, ip, user string, registrars ...string) *lab.FarEnd {
 		return lab.StartFarEndAt(dir, ip, user, regs...)
 	}, user, registrars)
 }
+
+// BaresipWith is Baresip with options (media encryption).
+func BaresipWith(t testing.TB, user, registrar string, opts lab.BaresipOptions) *lab.Baresip {
+	t.Helper()
+	Need(t, "baresip")
+	b, err := lab.StartBaresipWith(t.TempDir(), user, registrar, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	return b
+}
