@@ -3,6 +3,8 @@ package phone
 import (
 	"context"
 	"encoding/base64"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -122,9 +124,16 @@ func TestSRTPNegotiation(t *testing.T) {
 // srtpAgent is a registered phone with an SRTP mode.
 func srtpAgent(t *testing.T, k *lab.Server, mode SRTPMode) *Agent {
 	t.Helper()
-	a := registeredAgent(t, k, config.TransportUDP)
-	a.opts.SRTP = mode
-	a.opts.Codecs = []string{"PCMU"}
+	a, err := Start(Options{Account: config.Account{User: "1001", Password: lab.Password, Domain: "127.0.0.1"},
+		Servers: []config.Server{srv("home", k, config.TransportUDP)}, Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SRTP: mode, Codecs: []string{"PCMU"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
+		t.Fatal(err)
+	}
 	// The subtests share the server and the user: leave no binding for the next one to ring.
 	t.Cleanup(func() { a.Unregister(context.Background(), 0, time.Second) })
 	return a
