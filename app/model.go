@@ -21,6 +21,7 @@ type CallView struct {
 	Lost     uint64
 	JitterMs float64
 	Rx       uint64
+	SRTP     string // the suite encrypting the call, "" for plain RTP
 }
 
 // Quality grades a talking call from its loss and jitter: 4 bars (good) to 1 (poor), 0 when unknown.
@@ -122,7 +123,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 func (m *Model) ApplyStatus(st failover.StatusEvent) {
 	for _, cs := range st.Calls {
 		if c, ok := m.Calls[cs.ID]; ok {
-			c.Codec, c.Lost, c.JitterMs, c.Rx = cs.Codec, cs.Lost, cs.JitterMs, cs.RxPackets
+			c.Codec, c.Lost, c.JitterMs, c.Rx, c.SRTP = cs.Codec, cs.Lost, cs.JitterMs, cs.RxPackets, cs.SRTP
 		}
 	}
 }

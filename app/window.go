@@ -364,6 +364,9 @@ func appearanceText(line int, c *CallView, now time.Time) string {
 	if q := c.Quality(); q > 0 && c.State == "active" {
 		s += "  " + strings.Repeat("▮", q) + strings.Repeat("▯", 4-q)
 	}
+	if c.SRTP != "" && (c.State == "active" || c.State == "held") {
+		s += "  encrypted"
+	}
 	return s
 }
 

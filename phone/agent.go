@@ -68,6 +68,7 @@ type Agent struct {
 	events  chan Event
 	tls     *tls.Config // for connections to TLS servers
 
+	admitMu   sync.Mutex // held from an INVITE's admission until its call is tracked
 	callsMu   sync.Mutex
 	calls     map[string]*call // by our call id
 	byCallID  map[string]*call // by SIP Call-ID

@@ -200,8 +200,13 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // A SIP scanner (any address that is not a configured server) cannot ring the phone nor probe it.
 func TestStrangersAreRefused(t *testing.T) {
 	k := labtest.Server(t, "home", lab.ServerOptions{})
-	a := startAgent(t, lab.Password, srv("home", k, config.TransportUDP))
-	a.opts.OnlyServers = true
+	a, err := Start(Options{Account: config.Account{User: "1001", Password: lab.Password, Domain: "127.0.0.1"},
+		Servers: []config.Server{srv("home", k, config.TransportUDP)}, Listen: "127.0.0.1:0", OnlyServers: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
 	caller := labtest.Caller(t, "1001", a.Listen(), time.Second, "-i", "127.0.0.2")
 	caller.Wait(5 * time.Second)
 	if caller.Received("SIP/2.0 403") < 1 {

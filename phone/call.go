@@ -616,6 +616,11 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(res)
 	}
 	server := a.serverOf(req.Source())
+	// Admission and the call's tracking are one step: INVITEs arrive in parallel, and each must count the
+	// calls the others let in (a burst must not ring a fourth call on three lines).
+	a.admitMu.Lock()
+	admitted := sync.OnceFunc(a.admitMu.Unlock)
+	defer admitted()
 	a.callsMu.Lock()
 	admit := a.admit
 	a.callsMu.Unlock()
@@ -663,6 +668,7 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		sessionID: uint64(time.Now().UnixNano()),
 		version:   1, answerCh: make(chan struct{}, 1), rejectCh: make(chan string, 1), ss: ss, done: make(chan struct{})}
 	a.track(c, string(*req.CallID()))
+	admitted()
 	m.setOnDigit(c.digit)
 	if err := ss.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
 		c.end("could not ring: " + err.Error())
