@@ -54,7 +54,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \
 		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
-		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/ 2>&1); st=$$?; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./$$pkg/ 2>&1); st=$$?; \
 		echo "$$out" | tail -3; [ $$st -eq 0 ] || { echo "$$out"; exit 1; }; \
 	done
 
