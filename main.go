@@ -26,6 +26,7 @@ import (
 	"stayline/config"
 	"stayline/failover"
 	"stayline/headless"
+	"stayline/history"
 	"stayline/phone"
 )
 
@@ -116,7 +117,11 @@ func run() int {
 	if err != nil {
 		logger.Warn("no lasting instance id: a binding left by a crash lingers until it expires", "error", err)
 	}
-	c, err := startCore(cfg, instance, logger)
+	hist, err := history.Open(history.Path(path), 0)
+	if err != nil {
+		logger.Warn("call history", "error", err)
+	}
+	c, err := startCore(cfg, instance, hist, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stayline:", err)
 		return 1
@@ -138,13 +143,15 @@ func run() int {
 type core struct {
 	cfg      *config.Config
 	instance string
+	hist     *history.Store
+	recorded chan struct{} // closed once the history has every call of this core
 	engine   *audio.Engine
 	agent    *phone.Agent
 	m        *failover.Manager
 	once     sync.Once
 }
 
-func startCore(cfg *config.Config, instance string, logger *slog.Logger) (*core, error) {
+func startCore(cfg *config.Config, instance string, hist *history.Store, logger *slog.Logger) (*core, error) {
 	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: cfg.Audio.Backend, Input: cfg.Audio.Input,
 		Output: cfg.Audio.Output, Logger: logger})
 	if err != nil {
@@ -167,8 +174,15 @@ func startCore(cfg *config.Config, instance string, logger *slog.Logger) (*core,
 		engine.Close()
 		return nil, err
 	}
-	// Each front end starts the manager once subscribed, so it misses no event.
-	return &core{cfg: cfg, instance: instance, engine: engine, agent: agent, m: failover.New(cfg, agent, failover.WithLogger(logger))}, nil
+	// Each front end starts the manager once subscribed, so it misses no event; so does the history.
+	c := &core{cfg: cfg, instance: instance, hist: hist, engine: engine, agent: agent,
+		m: failover.New(cfg, agent, failover.WithLogger(logger)), recorded: make(chan struct{})}
+	sub := c.m.Subscribe()
+	go func() {
+		defer close(c.recorded)
+		history.NewRecorder(hist, logger, nil).Follow(context.Background(), sub) // until the manager's events end
+	}()
+	return c, nil
 }
 
 // close shuts the manager down (ending calls, unregistering where the stage allows) and releases the rest.
@@ -178,6 +192,10 @@ func (c *core) close() {
 		defer cancel()
 		if err := c.m.Shutdown(ctx); err != nil {
 			slog.Warn("shutdown", "error", err)
+		}
+		select { // the calls the shutdown ended reach the history
+		case <-c.recorded:
+		case <-ctx.Done():
 		}
 		c.agent.Close()
 		c.engine.Close()
@@ -223,7 +241,7 @@ func (s *settings) Apply(cfg *config.Config) error {
 	old := s.core
 	s.mu.Unlock()
 	old.close()
-	next, err := startCore(cfg, old.instance, s.logger)
+	next, err := startCore(cfg, old.instance, old.hist, s.logger)
 	if err != nil {
 		return fmt.Errorf("the phone did not restart with the configuration: %w", err)
 	}
@@ -284,7 +302,8 @@ func runWindow(ctx context.Context, c *core, path string, broken error, logger *
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
 	st := &settings{path: path, logger: logger, core: c}
-	w := stayapp.New(a, c.m, stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Settings: st})
+	w := stayapp.New(a, c.m, stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Settings: st,
+		History: c.hist})
 	st.apply = func(next *core) {
 		fyne.Do(func() {
 			w.SetExtension(extension(next.cfg))

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"stayline/config"
+	"stayline/history"
 	"stayline/lab"
 	"stayline/lab/labtest"
 	"stayline/phone"
@@ -354,4 +355,45 @@ func TestPasswordsNeverInLogsOrEvents(t *testing.T) {
 		t.Errorf("only %d lines of output: debug logging did not run, the check proves nothing", lines)
 	}
 	t.Logf("FIGURE passwords.checked_lines %d (debug log + events, no password)", strings.Count(good+bad, "\n"))
+}
+
+// Every call goes to the history beside the configuration as it ends, so a kill -9 right after keeps it.
+func TestCallHistorySurvivesAKill(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startPhone(t, cfgPath)
+	p.wait(5*time.Second, "normal", stageIs("normal", "home"))
+	p.send("dial 600")
+	p.wait(5*time.Second, "call active", func(ev map[string]any) bool { return ev["event"] == "call" && ev["state"] == "active" })
+	time.Sleep(1100 * time.Millisecond)
+	p.send("hangup")
+	ended := p.wait(3*time.Second, "call ended", func(ev map[string]any) bool { return ev["event"] == "call" && ev["state"] == "ended" })
+	if ended["direction"] != "out" || ended["server"] != "home" {
+		t.Errorf("call event %v lacks direction out and server home", ended)
+	}
+	p.send("dial 1099") // nobody: a failed call
+	p.wait(5*time.Second, "second call ended", func(ev map[string]any) bool { return ev["event"] == "call" && ev["state"] == "ended" })
+	time.Sleep(100 * time.Millisecond) // the recorder writes as the event goes by
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+
+	hist, err := history.Open(history.Path(cfgPath), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := hist.Entries()
+	if len(calls) != 2 {
+		t.Fatalf("history after kill -9: %+v, want the two calls", calls)
+	}
+	if c := calls[1]; c.Direction != "out" || !strings.HasPrefix(c.Party, "600@") || c.Result != history.Answered ||
+		c.Talk < time.Second || c.Server != "home" {
+		t.Errorf("first call recorded as %+v", c)
+	}
+	if c := calls[0]; !strings.HasPrefix(c.Party, "1099@") || c.Result != history.Failed || c.Reason == "" {
+		t.Errorf("second call recorded as %+v", c)
+	}
 }

@@ -45,6 +45,7 @@ type Options struct {
 	Now       func() time.Time // the clock (tests fix it)
 	OnQuit    func()           // quits the program; default: the app's Quit
 	Settings  SettingsStore    // where the settings dialog reads and saves (nil: no settings button)
+	History   HistoryStore     // the call history (nil: no history button)
 }
 
 // The icons of the status line and the tray.
@@ -89,6 +90,7 @@ type Window struct {
 	Volume      *widget.Slider
 	Output      *widget.Select // speaker or headset
 	Timeline    *widget.Button
+	HistoryBtn  *widget.Button
 	SettingsBtn *widget.Button
 
 	keys []Key // the soft keys shown
@@ -108,6 +110,9 @@ func New(a fyne.App, ctl Controller, opts Options) *Window {
 		opts.Lines = 3
 	}
 	w := &Window{Win: a.NewWindow("Stayline"), app: a, ctl: ctl, opts: opts, model: NewModel(), note: newNotifier()}
+	if opts.History != nil {
+		w.model.LastDial = opts.History.LastDialled() // Redial works across restarts
+	}
 	if w.opts.OnQuit == nil {
 		w.opts.OnQuit = a.Quit
 	}
@@ -183,6 +188,10 @@ func (w *Window) build() {
 		w.Output.Options = append([]string{systemDefault}, outs...)
 	}
 	side := container.NewVBox(w.Mute, widget.NewLabel("Volume"), w.Volume, w.Output, w.Timeline)
+	if w.opts.History != nil {
+		w.HistoryBtn = widget.NewButtonWithIcon("History", theme.ListIcon(), func() { w.ShowHistory() })
+		side.Add(w.HistoryBtn)
+	}
 	if w.opts.Settings != nil {
 		w.SettingsBtn = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { w.ShowSettings(w.opts.Settings) })
 		side.Add(w.SettingsBtn)
@@ -213,9 +222,9 @@ func (w *Window) SetExtension(text string) {
 // The display starts over from its events; the timeline is kept.
 
 func (w *Window) SetController(ctl Controller) {
-	timeline := w.model.Timeline
+	timeline, last := w.model.Timeline, w.model.LastDial
 	w.model = NewModel()
-	w.model.Timeline = timeline
+	w.model.Timeline, w.model.LastDial = timeline, last
 	w.ctl = ctl
 	w.bind(ctl)
 	w.render()

@@ -41,7 +41,15 @@ func (m *Manager) onCall(ci phone.CallInfo) {
 	} else {
 		m.calls[ci.ID] = ci
 	}
-	m.emit("call", &CallEvent{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Reason: ci.Reason})
+	dir, server := "in", ""
+	if ci.Outgoing {
+		dir = "out"
+	}
+	if ci.Server >= 0 && ci.Server < len(m.servers) {
+		server = m.servers[ci.Server].cfg.Name
+	}
+	m.emit("call", &CallEvent{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Reason: ci.Reason,
+		Direction: dir, Server: server})
 	if m.closing && len(m.calls) == 0 && m.callsGone != nil {
 		f := m.callsGone
 		m.callsGone = nil

@@ -98,10 +98,12 @@ type MWIEvent struct {
 // CallEvent: a call changed state.
 type CallEvent struct {
 	Header
-	ID     string `json:"id"`
-	State  string `json:"state"`
-	Remote string `json:"remote"`
-	Reason string `json:"reason,omitempty"`
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Remote    string `json:"remote"`
+	Reason    string `json:"reason,omitempty"`
+	Direction string `json:"direction"`        // "in" or "out"
+	Server    string `json:"server,omitempty"` // the server the call went through; absent: none configured
 }
 
 // DTMFEvent: the far end sent a DTMF digit on a call.

@@ -1,0 +1,106 @@
+package history
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"stayline/failover"
+)
+
+// Recorder turns the manager's call events into history entries.
+type Recorder struct {
+	store *Store
+	log   *slog.Logger
+	now   func() time.Time
+	open  map[string]*pending
+}
+
+// pending is a call that has not ended yet.
+type pending struct {
+	entry    Entry
+	answered time.Time
+}
+
+// NewRecorder records into store; now is the clock (nil: time.Now).
+func NewRecorder(store *Store, log *slog.Logger, now func() time.Time) *Recorder {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Recorder{store: store, log: log, now: now, open: map[string]*pending{}}
+}
+
+// Follow records the calls of a subscription until ctx ends or the subscription closes.
+func (r *Recorder) Follow(ctx context.Context, sub *failover.Subscription) {
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			r.Apply(ev)
+		}
+	}
+}
+
+// Apply takes one event; a call's entry is written when it ends.
+func (r *Recorder) Apply(ev failover.Event) {
+	c, ok := ev.(*failover.CallEvent)
+	if !ok {
+		return
+	}
+	now := r.now()
+	p := r.open[c.ID]
+	if p == nil {
+		p = &pending{entry: Entry{Direction: c.Direction, Party: c.Remote, Start: now, Server: c.Server}}
+		r.open[c.ID] = p
+	}
+	if c.Server != "" {
+		p.entry.Server = c.Server
+	}
+	switch c.State {
+	case "active":
+		if p.answered.IsZero() {
+			p.answered = now
+		}
+	case "ended":
+		delete(r.open, c.ID)
+		e := p.entry
+		e.Reason = c.Reason
+		if !p.answered.IsZero() {
+			e.Result, e.Talk = Answered, now.Sub(p.answered).Truncate(time.Second)
+		} else {
+			e.Result = unansweredResult(e.Direction, c.Reason)
+		}
+		if err := r.store.Add(e); err != nil {
+			r.log.Warn("call not written to the history", "error", err)
+		}
+	}
+}
+
+// unansweredResult classifies a call that ended before anyone talked, from the phone's reason.
+func unansweredResult(direction, reason string) string {
+	r := strings.ToLower(reason)
+	if direction == "in" {
+		if strings.HasPrefix(r, "declined") || strings.HasPrefix(r, "hung up") { // refused here (603)
+			return Declined
+		}
+		return Missed
+	}
+	switch {
+	case strings.HasPrefix(r, "busy"):
+		return Busy
+	case strings.HasPrefix(r, "declined"):
+		return Declined
+	case strings.HasPrefix(r, "cancelled") || strings.HasPrefix(r, "hung up"):
+		return Cancelled
+	}
+	return Failed
+}
