@@ -59,7 +59,9 @@ func (w *Window) ShowHistory() *HistoryView {
 	now := w.opts.Now()
 	v.List = widget.NewList(func() int { return len(v.entries) },
 		func() fyne.CanvasObject { return widget.NewLabel("") },
-		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(historyLine(v.entries[i], now)) })
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			o.(*widget.Label).SetText(historyLine(v.entries[i], now))
+		})
 	var d dialog.Dialog
 	v.CallBack = widget.NewButtonWithIcon("Call back", theme.MailReplyIcon(), func() {
 		if v.selected < 0 || v.selected >= len(v.entries) {
