@@ -24,6 +24,7 @@ import (
 	stayapp "stayline/app"
 	"stayline/audio"
 	"stayline/config"
+	"stayline/contacts"
 	"stayline/failover"
 	"stayline/headless"
 	"stayline/history"
@@ -302,8 +303,12 @@ func runWindow(ctx context.Context, c *core, path string, broken error, logger *
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
 	st := &settings{path: path, logger: logger, core: c}
+	dir, err := contacts.Open(contacts.Path(path))
+	if err != nil {
+		logger.Warn("contacts", "error", err)
+	}
 	w := stayapp.New(a, c.m, stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Settings: st,
-		History: c.hist})
+		History: c.hist, Contacts: dir})
 	st.apply = func(next *core) {
 		fyne.Do(func() {
 			w.SetExtension(extension(next.cfg))

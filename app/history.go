@@ -32,7 +32,7 @@ type HistoryView struct {
 }
 
 // historyLine is one entry as the list shows it: direction, party, when, talk time or result, server.
-func historyLine(e history.Entry, now time.Time) string {
+func historyLine(e history.Entry, party func(string) string, now time.Time) string {
 	arrow := "→" // out
 	if e.Direction == "in" {
 		arrow = "←"
@@ -45,7 +45,7 @@ func historyLine(e history.Entry, now time.Time) string {
 	if e.Result == history.Answered {
 		what = fmt.Sprintf("%d:%02d", int(e.Talk.Minutes()), int(e.Talk.Seconds())%60)
 	}
-	line := fmt.Sprintf("%s %s   %s   %s", arrow, shortRemote(e.Party), when, what)
+	line := fmt.Sprintf("%s %s   %s   %s", arrow, party(e.Party), when, what)
 	if e.Server != "" {
 		line += "   via " + e.Server
 	}
@@ -60,7 +60,7 @@ func (w *Window) ShowHistory() *HistoryView {
 	v.List = widget.NewList(func() int { return len(v.entries) },
 		func() fyne.CanvasObject { return widget.NewLabel("") },
 		func(i widget.ListItemID, o fyne.CanvasObject) {
-			o.(*widget.Label).SetText(historyLine(v.entries[i], now))
+			o.(*widget.Label).SetText(historyLine(v.entries[i], w.party, now))
 		})
 	var d dialog.Dialog
 	v.CallBack = widget.NewButtonWithIcon("Call back", theme.MailReplyIcon(), func() {

@@ -44,11 +44,11 @@ func TestHistoryListsCallsAndCallsBack(t *testing.T) {
 	if n := v.List.Length(); n != 2 {
 		t.Fatalf("%d rows, want 2", n)
 	}
-	first := historyLine(v.entries[0], t0)
+	first := historyLine(v.entries[0], shortRemote, t0)
 	if !strings.Contains(first, "← 1003") || !strings.Contains(first, "missed") || !strings.Contains(first, "via branch") {
 		t.Errorf("newest row %q", first)
 	}
-	if second := historyLine(v.entries[1], t0); !strings.Contains(second, "→ 1002") || !strings.Contains(second, "1:37") {
+	if second := historyLine(v.entries[1], shortRemote, t0); !strings.Contains(second, "→ 1002") || !strings.Contains(second, "1:37") {
 		t.Errorf("older row %q", second)
 	}
 	if !v.CallBack.Disabled() {

@@ -173,10 +173,10 @@ func TestAppearanceSaysWhenACallIsEncrypted(t *testing.T) {
 	plain := CallView{ID: "c1", State: "active", Remote: "sip:1002@lab", Since: now.Add(-30 * time.Second), Rx: 100}
 	secure := plain
 	secure.SRTP = "AES_CM_128_HMAC_SHA1_80"
-	if got := appearanceText(1, &plain, now); strings.Contains(got, "encrypted") {
+	if got := appearanceText(1, &plain, shortRemote, now); strings.Contains(got, "encrypted") {
 		t.Errorf("plain call shown as %q", got)
 	}
-	if got := appearanceText(1, &secure, now); !strings.Contains(got, "encrypted") || !strings.Contains(got, "00:30") {
+	if got := appearanceText(1, &secure, shortRemote, now); !strings.Contains(got, "encrypted") || !strings.Contains(got, "00:30") {
 		t.Errorf("SRTP call shown as %q, want its talk time and 'encrypted'", got)
 	}
 }

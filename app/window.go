@@ -46,6 +46,7 @@ type Options struct {
 	OnQuit    func()           // quits the program; default: the app's Quit
 	Settings  SettingsStore    // where the settings dialog reads and saves (nil: no settings button)
 	History   HistoryStore     // the call history (nil: no history button)
+	Contacts  ContactStore     // the local directory (nil: no contacts button)
 }
 
 // The icons of the status line and the tray.
@@ -91,6 +92,7 @@ type Window struct {
 	Output      *widget.Select // speaker or headset
 	Timeline    *widget.Button
 	HistoryBtn  *widget.Button
+	ContactsBtn *widget.Button
 	SettingsBtn *widget.Button
 
 	keys []Key // the soft keys shown
@@ -191,6 +193,10 @@ func (w *Window) build() {
 	if w.opts.History != nil {
 		w.HistoryBtn = widget.NewButtonWithIcon("History", theme.ListIcon(), func() { w.ShowHistory() })
 		side.Add(w.HistoryBtn)
+	}
+	if w.opts.Contacts != nil {
+		w.ContactsBtn = widget.NewButtonWithIcon("Contacts", theme.AccountIcon(), func() { w.ShowContacts() })
+		side.Add(w.ContactsBtn)
 	}
 	if w.opts.Settings != nil {
 		w.SettingsBtn = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { w.ShowSettings(w.opts.Settings) })
@@ -316,7 +322,7 @@ func (w *Window) render() {
 			break
 		}
 		b := w.Appearances[i]
-		b.SetText(appearanceText(i+1, c, now))
+		b.SetText(appearanceText(i+1, c, w.party, now))
 		if c != nil && focus != nil && c.ID == focus.ID {
 			b.Importance = widget.HighImportance
 		} else {
@@ -359,13 +365,13 @@ func labels(keys []Key) string {
 }
 
 // appearanceText is one line of the display: line number, state, party, time, quality.
-func appearanceText(line int, c *CallView, now time.Time) string {
+func appearanceText(line int, c *CallView, party func(string) string, now time.Time) string {
 	if c == nil {
 		return fmt.Sprintf("%d", line)
 	}
 	state := map[string]string{"dialing": "Calling", "ringing": "Ringing", "incoming": "Incoming",
 		"active": "Talking", "held": "On hold"}[c.State]
-	s := fmt.Sprintf("%d  %s  %s", line, state, shortRemote(c.Remote))
+	s := fmt.Sprintf("%d  %s  %s", line, state, party(c.Remote))
 	if c.State == "active" || c.State == "held" {
 		d := now.Sub(c.Since).Truncate(time.Second)
 		s += fmt.Sprintf("  %02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
@@ -377,6 +383,19 @@ func appearanceText(line int, c *CallView, now time.Time) string {
 		s += "  encrypted"
 	}
 	return s
+}
+
+// party is how the window names the far end: its contact name, else its number.
+func (w *Window) party(remote string) string {
+	number := shortRemote(remote)
+	if w.opts.Contacts != nil {
+		for _, key := range []string{remote, number} {
+			if name := w.opts.Contacts.NameOf(key); name != "" {
+				return name + " (" + number + ")"
+			}
+		}
+	}
+	return number
 }
 
 // VisibleKeys lists the labels of the soft keys shown now.
