@@ -88,6 +88,12 @@ package: deps-run
 	$(GO) build -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/release/stayline .
 	cd $(BIN)/release && $$($(GO) env GOPATH)/bin/fyne package -os linux --exe stayline --icon $(CURDIR)/assets/icon.png \
 		--name Stayline --app-id net.stayline.phone --app-version 0.1.0 --src $(CURDIR)
+	@# fyne adds %F for the link types of [CanOpen]; a .desktop may hold one field code, and links need %u.
+	rm -rf $(BIN)/release/unpacked && mkdir -p $(BIN)/release/unpacked
+	tar -xJf $(BIN)/release/Stayline.tar.xz -C $(BIN)/release/unpacked
+	sed -i 's/^Exec=stayline %F %u$$/Exec=stayline %u/' $(BIN)/release/unpacked/stayline/usr/local/share/applications/net.stayline.phone.desktop
+	grep -qx 'Exec=stayline %u' $(BIN)/release/unpacked/stayline/usr/local/share/applications/net.stayline.phone.desktop
+	tar -cJf $(BIN)/release/Stayline.tar.xz -C $(BIN)/release/unpacked stayline && rm -rf $(BIN)/release/unpacked
 	@ls -l $(BIN)/release/*.tar.xz
 
 clean:

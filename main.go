@@ -28,6 +28,7 @@ import (
 	"stayline/failover"
 	"stayline/headless"
 	"stayline/history"
+	"stayline/internal/instance"
 	"stayline/phone"
 )
 
@@ -46,6 +47,11 @@ func run() int {
 		showVer  = flag.Bool("version", false, "print the version and exit")
 		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile to this file (for measuring)")
 	)
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: stayline [flags] [sip:user@host | tel:+number | number]")
+		fmt.Fprintln(flag.CommandLine.Output(), "A link or number is dialled by the running Stayline (or by this one, once it has service).")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if *showVer {
 		fmt.Println("stayline", version)
@@ -81,6 +87,33 @@ func run() int {
 		}
 		path = p
 	}
+	// One Stayline per configuration: a later run hands its link (or a plain start) to the running one.
+	target := ""
+	if flag.NArg() > 0 {
+		t, err := instance.DialTarget(flag.Arg(0))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stayline:", err)
+			return 2
+		}
+		target = t
+	}
+	sock := instance.SocketPath(path)
+	request, arg := "show", ""
+	if target != "" {
+		request, arg = "dial", target
+	}
+	if running, err := instance.Send(sock, request, arg); running {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stayline:", err)
+			return 1
+		}
+		if target != "" {
+			fmt.Println("stayline: the running phone is calling", target)
+		} else {
+			fmt.Fprintln(os.Stderr, "stayline: already running for", path, "- it was asked to show its window")
+		}
+		return 0
+	}
 	if err := config.RemoveLeftovers(path); err != nil {
 		logger.Warn("temporary files of an interrupted save are left", "error", err)
 	}
@@ -114,7 +147,7 @@ func run() int {
 		logger.Warn("no password from the keyring", "error", err)
 	}
 
-	instance, err := config.InstanceID(path)
+	instanceID, err := config.InstanceID(path)
 	if err != nil {
 		logger.Warn("no lasting instance id: a binding left by a crash lingers until it expires", "error", err)
 	}
@@ -122,7 +155,7 @@ func run() int {
 	if err != nil {
 		logger.Warn("call history", "error", err)
 	}
-	c, err := startCore(cfg, instance, hist, logger)
+	c, err := startCore(cfg, instanceID, hist, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stayline:", err)
 		return 1
@@ -131,13 +164,56 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if target != "" {
+		go dialWhenReady(ctx, c.m, target, logger)
+	}
+	listener, err := instance.Listen(sock)
+	if err != nil {
+		logger.Warn("links and later starts cannot reach this phone", "error", err)
+	}
 	if *headOnly {
+		if listener != nil {
+			go listener.Serve(ctx, func(request, arg string) error {
+				if request == "dial" {
+					return c.m.Request(failover.ActDial, arg)
+				}
+				return nil // "show": there is no window
+			}, logger)
+		}
 		if err := headless.Run(ctx, c.m, os.Stdin, os.Stdout); err != nil {
 			logger.Warn("stopped", "error", err)
 		}
 		return 0
 	}
-	return runWindow(ctx, c, path, broken, logger)
+	return runWindow(ctx, c, path, broken, listener, logger)
+}
+
+// dialWhenReady dials target once the phone has service (a link that started the phone), or gives up
+// after 20 s without it.
+func dialWhenReady(ctx context.Context, m *failover.Manager, target string, logger *slog.Logger) {
+	sub := m.Subscribe()
+	defer sub.Close()
+	limit := time.After(20 * time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-limit:
+			logger.Warn("no service: the link's call was not placed", "target", target)
+			return
+		case ev, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			if se, isStage := ev.(*failover.StageEvent); isStage &&
+				(se.Stage == failover.StageNormal || se.Stage == failover.StageAlternate) {
+				if err := m.Request(failover.ActDial, target); err != nil {
+					logger.Warn("the link's call", "target", target, "error", err)
+				}
+				return
+			}
+		}
+	}
 }
 
 // core is the phone proper: sound, SIP agent, failover manager, made from one configuration.
@@ -299,7 +375,7 @@ func extension(cfg *config.Config) string {
 }
 
 // runWindow shows the desk-phone window until it is quit (or a signal arrives), then shuts down.
-func runWindow(ctx context.Context, c *core, path string, broken error, logger *slog.Logger) int {
+func runWindow(ctx context.Context, c *core, path string, broken error, listener *instance.Listener, logger *slog.Logger) int {
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
 	st := &settings{path: path, logger: logger, core: c}
@@ -324,6 +400,18 @@ func runWindow(ctx context.Context, c *core, path string, broken error, logger *
 		go fyne.Do(func() { w.ConfigProblem(broken) })
 	}
 	go watchConfig(ctx, st, w, logger)
+	if listener != nil {
+		go listener.Serve(ctx, func(request, arg string) error {
+			fyne.Do(func() {
+				w.Win.Show()
+				w.Win.RequestFocus()
+				if request == "dial" {
+					w.Dial(arg)
+				}
+			})
+			return nil
+		}, logger)
+	}
 	go func() {
 		<-ctx.Done()
 		fyne.Do(a.Quit)

@@ -397,3 +397,43 @@ func TestCallHistorySurvivesAKill(t *testing.T) {
 		t.Errorf("second call recorded as %+v", c)
 	}
 }
+
+// Click-to-dial: a link given to a second run is dialled by the running phone; with none running, the
+// run that got the link starts and dials it once it has service.
+func TestLinksAreDialledByTheRunningPhone(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
+	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// None running: this run starts with the link and places the call itself.
+	first := startPhone(t, cfgPath, "tel:600")
+	active := first.wait(5*time.Second, "the link's call", func(ev map[string]any) bool {
+		return ev["event"] == "call" && ev["state"] == "active"
+	})
+	if !strings.HasPrefix(fmt.Sprint(active["remote"]), "600@") {
+		t.Fatalf("the link's call went to %v", active["remote"])
+	}
+	first.send("hangup")
+	first.wait(3*time.Second, "ended", func(ev map[string]any) bool { return ev["event"] == "call" && ev["state"] == "ended" })
+
+	// A second run with a link hands it over and exits at once.
+	handed := time.Now()
+	out, err := exec.Command(binary, "-config", cfgPath, "sip:600@"+pair.Home.Addr()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "calling sip:600@") {
+		t.Fatalf("second run: %v, %s", err, out)
+	}
+	first.wait(5*time.Second, "the handed link's call", func(ev map[string]any) bool {
+		return ev["event"] == "call" && ev["state"] == "active"
+	})
+	t.Logf("FIGURE link.handover_ms %d (second run with a sip: link -> call active in the running phone)",
+		time.Since(handed).Milliseconds())
+	// A refusal comes back to the run that asked.
+	first.send("logoff")
+	out, err = exec.Command(binary, "-config", cfgPath, "tel:600").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refused") {
+		t.Errorf("a link while the phone cannot call: %v, %s", err, out)
+	}
+	first.send("quit")
+	first.cmd.Wait()
+}

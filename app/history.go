@@ -97,6 +97,9 @@ func (w *Window) ShowHistory() *HistoryView {
 	return v
 }
 
+// Dial calls number now, as if typed and Dial pressed (a link clicked elsewhere comes here).
+func (w *Window) Dial(number string) { w.dial(number) }
+
 // dial calls number now, as if typed and Dial pressed.
 func (w *Window) dial(number string) {
 	w.Number.SetText(number)
