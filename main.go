@@ -46,6 +46,9 @@ func run() int {
 		logLevel = flag.String("log-level", "info", "log level on standard error: debug, info, warn, error")
 		showVer  = flag.Bool("version", false, "print the version and exit")
 		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile to this file (for measuring)")
+		provSrc  = flag.String("provision", "", "import a deskphone settings file (path or http(s) URL) into the configuration and exit")
+		provUser = flag.String("user", "", "with -provision: the account's user (extension); the password comes from STAYLINE_PASSWORD")
+		provDry  = flag.Bool("dry-run", false, "with -provision: print the configuration it would write, write nothing")
 	)
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: stayline [flags] [sip:user@host | tel:+number | number]")
@@ -86,6 +89,15 @@ func run() int {
 			return 2
 		}
 		path = p
+	}
+	if *provSrc != "" {
+		req := provisionRequest{source: *provSrc, path: path, user: *provUser,
+			password: os.Getenv("STAYLINE_PASSWORD"), dryRun: *provDry}
+		if err := runProvision(context.Background(), req, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "stayline: provision:", err)
+			return 2
+		}
+		return 0
 	}
 	// One Stayline per configuration: a later run hands its link (or a plain start) to the running one.
 	target := ""

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -436,4 +438,85 @@ func TestLinksAreDialledByTheRunningPhone(t *testing.T) {
 	}
 	first.send("quit")
 	first.cmd.Wait()
+}
+
+// A deskphone settings file served over HTTP becomes the configuration, and the phone runs on it: the
+// provisioning path an administrator uses, end to end.
+func TestProvisionedPhoneRegistersOnHome(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{})
+	settings := pair.SettingsFile(lab.LabTimers) + "SET VOICEMAIL_EXTENSION 600\nSET SIPREGPROXYPOLICY simultaneous\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/46xxsettings.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, settings)
+	}))
+	defer srv.Close()
+	cfgPath := filepath.Join(t.TempDir(), "stayline", "phone.toml")
+	provision := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, append([]string{"-config", cfgPath, "-provision"}, args...)...)
+		cmd.Env = append(os.Environ(), "STAYLINE_PASSWORD="+lab.Password)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	// A settings line that cannot be applied writes nothing, and says which line.
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "SET SIPREGPROXYPOLICY alternate\nSET FAST_RESPONSE_TIMEOUT soon\n")
+	}))
+	defer bad.Close()
+	out, err := provision(bad.URL+"/bad.txt", "-user", "1001")
+	if err == nil || !strings.Contains(out, bad.URL+"/bad.txt:2: FAST_RESPONSE_TIMEOUT") {
+		t.Fatalf("bad settings: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(cfgPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed import wrote the configuration: %v", err)
+	}
+
+	out, err = provision(srv.URL+"/46xxsettings.txt", "-user", "1001")
+	if err != nil {
+		t.Fatalf("provision: %v\n%s", err, out)
+	}
+	for _, want := range []string{"SIP_CONTROLLER_LIST -> server", "unknown to Stayline (not applied) (1):",
+		"VOICEMAIL_EXTENSION (" + srv.URL + "/46xxsettings.txt:", "wrote " + cfgPath} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Failover.Registration != config.RegisterSimultaneous || len(cfg.Servers) != 2 ||
+		cfg.Account.User != "1001" {
+		t.Fatalf("imported configuration: %+v", cfg)
+	}
+
+	p := startPhone(t, cfgPath)
+	seen := map[string]bool{}
+	for len(seen) < 3 { // registered on both (simultaneous), in service on home; in any order
+		ev := p.wait(5*time.Second, fmt.Sprintf("registered on both and normal on home (have %v)", seen),
+			func(ev map[string]any) bool {
+				return ev["event"] == "registered" || stageIs("normal", "home")(ev)
+			})
+		seen[fmt.Sprint(ev["event"], " ", ev["server"])] = true
+	}
+	p.send("quit")
+	p.cmd.Wait()
+
+	// Importing again onto the existing file keeps what the file has and the settings do not say.
+	settings = "SET SIPREGPROXYPOLICY alternate\n"
+	out, err = provision(srv.URL + "/46xxsettings.txt")
+	if err != nil || !strings.Contains(out, "updated "+cfgPath) {
+		t.Fatalf("second import: %v\n%s", err, out)
+	}
+	again, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Failover.Registration != config.RegisterAlternate || len(again.Servers) != 2 || again.Account.User != "1001" ||
+		again.Failover.KeepaliveInterval != cfg.Failover.KeepaliveInterval {
+		t.Fatalf("second import lost settings: %+v", again)
+	}
 }

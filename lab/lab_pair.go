@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -196,4 +197,28 @@ backend = "null"
 		t.KeepaliveInterval.String(), t.KeepaliveTimeout.String(), t.KeepaliveMisses,
 		t.FailbackHolddown.String(), t.BackoffBase.String(), t.BackoffMax.String(), t.RegisterExpires.String(),
 		strings.TrimSpace(extra)+"\n")
+}
+
+// SettingsFile is the lab's configuration as a deskphone settings file (46xxsettings style), for the
+// provisioning import: with the account's user and password, it makes what PhoneConfig writes.
+func (p *Pair) SettingsFile(t Timers) string {
+	secs := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
+	return fmt.Sprintf(`## Stayline lab: the two registrars, as an Avaya-style 46xxsettings file.
+SET SIP_CONTROLLER_LIST "%s;transport=udp,%s;transport=udp"
+SET SIPREGPROXYPOLICY "alternate"
+SET FAILBACK_POLICY auto
+SET TCP_KEEP_ALIVE_TIME %s
+SET FAST_RESPONSE_TIMEOUT %s
+SET STAYLINE_KEEPALIVE_MISSES %d
+SET STAYLINE_FAILBACK_HOLDDOWN %s
+SET RECOVERYREGISTERWAIT %s
+SET STAYLINE_BACKOFF_MAX %s
+SET REGISTERWAIT %s
+SET DISPLAY_NAME "Lab phone"
+SET STAYLINE_SERVER_NAMES "home,alternate"
+SET STAYLINE_FEATURES_2 "hold"
+SET STAYLINE_LISTEN "127.0.0.1:0"
+SET STAYLINE_AUDIO_BACKEND null
+`, p.Home.Addr(), p.Alternate.Addr(), secs(t.KeepaliveInterval), secs(t.KeepaliveTimeout), t.KeepaliveMisses,
+		secs(t.FailbackHolddown), secs(t.BackoffBase), secs(t.BackoffMax), secs(t.RegisterExpires))
 }
