@@ -246,10 +246,14 @@ func startCore(cfg *config.Config, instance string, hist *history.Store, logger 
 	if err != nil {
 		return nil, fmt.Errorf("audio: %w", err)
 	}
+	// Servers given as domains become the servers DNS names for them (RFC 3263); the manager and the
+	// agent work on that list, the window and the settings on the configuration as written.
+	run := *cfg
+	run.Servers = phone.LocateServers(context.Background(), cfg.Servers, cfg.SIP.DNS, logger)
 	agent, err := phone.Start(phone.Options{
 		Audio:          engine,
 		Account:        cfg.Account,
-		Servers:        cfg.Servers,
+		Servers:        run.Servers,
 		Listen:         cfg.SIP.Listen,
 		Codecs:         cfg.Audio.Codecs,
 		OnlyServers:    cfg.SIP.OnlyServers,
@@ -265,7 +269,7 @@ func startCore(cfg *config.Config, instance string, hist *history.Store, logger 
 	}
 	// Each front end starts the manager once subscribed, so it misses no event; so does the history.
 	c := &core{cfg: cfg, instance: instance, hist: hist, engine: engine, agent: agent,
-		m: failover.New(cfg, agent, failover.WithLogger(logger)), recorded: make(chan struct{})}
+		m: failover.New(&run, agent, failover.WithLogger(logger)), recorded: make(chan struct{})}
 	sub := c.m.Subscribe()
 	go func() {
 		defer close(c.recorded)

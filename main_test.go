@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -518,5 +519,62 @@ func TestProvisionedPhoneRegistersOnHome(t *testing.T) {
 	if again.Failover.Registration != config.RegisterAlternate || len(again.Servers) != 2 || again.Account.User != "1001" ||
 		again.Failover.KeepaliveInterval != cfg.Failover.KeepaliveInterval {
 		t.Fatalf("second import lost settings: %+v", again)
+	}
+}
+
+// A server given as a domain is the SRV set DNS has for it (RFC 3263), and failover walks that set: the
+// first target is down, so the phone serves from the second; when that one dies, from the third.
+func TestSRVSetWithItsFirstTargetDown(t *testing.T) {
+	pair := labtest.Pair(t, lab.ServerOptions{})
+	dead, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+	d, err := lab.StartDNS(
+		`lab.test. 60 IN NAPTR 10 10 "S" "SIP+D2U" "" _sip._udp.lab.test.`,
+		fmt.Sprintf(`_sip._udp.lab.test. 60 IN SRV 10 0 %d down.lab.test.`, dead),
+		`_sip._udp.lab.test. 60 IN SRV 20 0 `+port(pair.Home.Addr())+` first.lab.test.`,
+		`_sip._udp.lab.test. 60 IN SRV 30 0 `+port(pair.Alternate.Addr())+` second.lab.test.`,
+		`down.lab.test. 60 IN A 127.0.0.1`, `first.lab.test. 60 IN A 127.0.0.1`, `second.lab.test. 60 IN A 127.0.0.1`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	text := pair.PhoneConfig("1001", lab.LabTimers, "")
+	servers := text[strings.Index(text, "[[server]]"):strings.Index(text, "[failover]")]
+	text = strings.Replace(text, servers, "[[server]]\nname = \"lab\"\naddress = \"lab.test\"\n\n", 1)
+	text = strings.Replace(text, "listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\ndns = \""+d.Addr()+"\"", 1)
+	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	p := startPhone(t, cfgPath)
+	p.wait(5*time.Second, "registered on the second SRV target", func(ev map[string]any) bool {
+		return ev["event"] == "registered" && ev["server"] == "lab 2"
+	})
+	p.wait(5*time.Second, "stage alternate on lab 2", stageIs("alternate", "lab 2"))
+	if n := len(pair.Home.RegisterLines()); n == 0 {
+		t.Fatal("the home Kamailio (second target) saw no REGISTER")
+	}
+	if err := pair.Home.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(8*time.Second, "stage alternate on lab 3", stageIs("alternate", "lab 3"))
+	if len(pair.Alternate.RegisterLines()) == 0 {
+		t.Fatal("the alternate Kamailio (third target) saw no REGISTER")
+	}
+	p.send("quit")
+	p.cmd.Wait()
+	q := strings.Join(d.Queries(), ", ")
+	for _, want := range []string{"NAPTR lab.test", "SRV _sip._udp.lab.test", "A down.lab.test"} {
+		if !strings.Contains(q, want) {
+			t.Errorf("the phone did not ask %q (asked: %s)", want, q)
+		}
+	}
+	if !strings.Contains(p.stderr.String(), "servers discovered") {
+		t.Errorf("discovery not logged:\n%s", p.stderr)
 	}
 }

@@ -87,6 +87,12 @@ func (c *Config) check() error {
 		}
 	}
 
+	if c.SIP.DNS != "" {
+		if _, _, err := net.SplitHostPort(c.SIP.DNS); err != nil {
+			return bad("sip.dns", "%q is not host:port (e.g. \"192.0.2.53:53\")", c.SIP.DNS)
+		}
+	}
+
 	f := c.Failover
 	if err := f.Registration.Valid(); err != nil {
 		return bad("failover.registration", "%v", err)

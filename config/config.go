@@ -43,6 +43,25 @@ type Server struct {
 	Transport Transport `toml:"transport"`
 	// Features this server offers; nil (the key absent) means all of them.
 	Features []Feature `toml:"features"`
+
+	// TransportAuto: the file names no transport. For a domain without a port that lets server discovery
+	// choose one from NAPTR records (RFC 3263 §4.1); Transport holds UDP, the fallback.
+	TransportAuto bool `toml:"-"`
+	// Domain is set on a server that discovery found for a domain (RFC 3263): Address is then the
+	// target's IP and port, and a TLS certificate is checked against this domain (RFC 5922).
+	Domain string `toml:"-"`
+}
+
+// Discoverable says whether the address is a domain to look up in DNS (NAPTR/SRV, RFC 3263): a name,
+// not an IP address, without a port.
+func (s Server) Discoverable() bool {
+	if s.Domain != "" {
+		return false
+	}
+	if _, _, err := net.SplitHostPort(s.Address); err == nil {
+		return false
+	}
+	return net.ParseIP(strings.Trim(s.Address, "[]")) == nil
 }
 
 // Failover holds the policies and timers of the failover manager.
@@ -71,6 +90,9 @@ type SIP struct {
 	// system's (a company's own CA). A relative path is relative to the configuration file. Certificates
 	// are always verified; there is no switch to turn that off.
 	TLSCA string `toml:"tls_ca,omitempty"`
+	// DNS is the name server (host:port) asked for NAPTR, SRV and A records of servers given as domains;
+	// empty: the system's (/etc/resolv.conf, or the OS resolver where there is none).
+	DNS string `toml:"dns,omitempty"`
 }
 
 // Calls holds call-handling settings.
@@ -159,6 +181,14 @@ func (s Server) HostPort() string {
 		port = 5061
 	}
 	return net.JoinHostPort(strings.Trim(s.Address, "[]"), strconv.Itoa(port))
+}
+
+// TLSName is the name a TLS certificate of this server must carry.
+func (s Server) TLSName() string {
+	if s.Domain != "" {
+		return s.Domain
+	}
+	return s.Host()
 }
 
 // Host is the server's host without the port.

@@ -164,3 +164,34 @@ func TestRelativeCAFileIsBesideTheConfiguration(t *testing.T) {
 		t.Fatalf("tls_ca = %q, want %q", cfg.SIP.TLSCA, want)
 	}
 }
+
+// A domain without a transport is left to discovery, and stays so through a save; a bad sip.dns is named.
+func TestDomainServersAndDNS(t *testing.T) {
+	text := "[account]\nuser = \"1001\"\n[[server]]\nname = \"home\"\naddress = \"example.com\"\n" +
+		"[[server]]\nname = \"b\"\naddress = \"example.net\"\ntransport = \"tls\"\n" +
+		"[[server]]\nname = \"c\"\naddress = \"192.0.2.1\"\n[sip]\ndns = \"127.0.0.1:5353\"\n"
+	cfg, err := Parse("phone.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Servers
+	if !s[0].Discoverable() || !s[0].TransportAuto || s[0].Transport != TransportUDP ||
+		!s[1].Discoverable() || s[1].TransportAuto || s[2].Discoverable() || s[2].TransportAuto {
+		t.Fatalf("servers = %+v", s)
+	}
+	if cfg.Account.Domain != "example.com" || cfg.SIP.DNS != "127.0.0.1:5353" {
+		t.Fatalf("domain %q, dns %q", cfg.Account.Domain, cfg.SIP.DNS)
+	}
+	out, err := Marshal(cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("again.toml", out)
+	if err != nil || !again.Servers[0].TransportAuto || again.Servers[1].Transport != TransportTLS {
+		t.Fatalf("after a save: %v, %+v\n%s", err, again, out)
+	}
+	_, err = Parse("phone.toml", []byte(strings.Replace(text, "127.0.0.1:5353", "127.0.0.1", 1)))
+	if err == nil || !strings.Contains(err.Error(), "phone.toml:14: sip.dns") {
+		t.Fatalf("bad dns: %v", err)
+	}
+}

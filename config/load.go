@@ -76,6 +76,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	for i := range cfg.Servers {
 		if cfg.Servers[i].Transport == "" {
 			cfg.Servers[i].Transport = TransportUDP
+			cfg.Servers[i].TransportAuto = cfg.Servers[i].Discoverable()
 		}
 		if !lines.has(serverKey(i, "features")) {
 			cfg.Servers[i].Features = nil

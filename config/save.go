@@ -32,7 +32,7 @@ type fileAccount struct {
 type fileServer struct {
 	Name      string     `toml:"name"`
 	Address   string     `toml:"address"`
-	Transport Transport  `toml:"transport"`
+	Transport Transport  `toml:"transport,omitempty"` // absent: discovery chooses (TransportAuto)
 	Features  *[]Feature `toml:"features,omitempty"`
 }
 
@@ -48,6 +48,9 @@ func Marshal(cfg *Config, withPassword bool) ([]byte, error) {
 	}
 	for _, s := range cfg.Servers {
 		fs := fileServer{Name: s.Name, Address: s.Address, Transport: s.Transport}
+		if s.TransportAuto && s.Discoverable() {
+			fs.Transport = ""
+		}
 		if s.Features != nil {
 			feats := append([]Feature{}, s.Features...)
 			fs.Features = &feats

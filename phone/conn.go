@@ -227,7 +227,7 @@ func (a *Agent) dial(ctx context.Context, s config.Server) (net.Conn, error) {
 		return raw, nil
 	}
 	cfg := a.tls.Clone()
-	cfg.ServerName = s.Host()
+	cfg.ServerName = s.TLSName()
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
