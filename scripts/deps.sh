@@ -2,6 +2,7 @@
 # Installs the system packages a make target needs, when they are missing.
 #   scripts/deps.sh run    the phone and its lab
 #   scripts/deps.sh test   everything the test suite starts (Kamailio, SIPp, baresip, Xvfb, ...)
+#   scripts/deps.sh windows  the mingw-w64 cross compiler for the Windows build
 # On Debian/Ubuntu as root it uses apt-get; elsewhere it prints the exact packages to install and stops.
 set -eu
 
@@ -9,12 +10,15 @@ set -eu
 # Opus goes through cgo too: libopus, and libopusfile for the binding's stream reader.
 build="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libopus-dev libopusfile-dev"
 run="$build kamailio"
-test="$build kamailio kamailio-tls-modules sip-tester baresip-core xvfb xauth libgl1-mesa-dri dbus iproute2 nftables procps"
+# The tests also build the Windows binary (make windows), so it cannot rot.
+windows="gcc-mingw-w64-x86-64"
+test="$build kamailio kamailio-tls-modules sip-tester baresip-core xvfb xauth libgl1-mesa-dri dbus iproute2 nftables procps $windows"
 
 case "${1:-}" in
 run) want=$run ;;
 test) want=$test ;;
-*) echo "usage: $0 run|test" >&2; exit 2 ;;
+windows) want=$windows ;;
+*) echo "usage: $0 run|test|windows" >&2; exit 2 ;;
 esac
 
 missing=""
