@@ -16,7 +16,7 @@ OTHER_PKGS := ./audio/... ./app/... ./assets/... .
 RACE_PKGS = $$($(GO) list ./... | grep -v -x -e stayline -e 'stayline/app.*' -e 'stayline/audio.*' -e 'stayline/assets.*')
 
 .PHONY: all build run test vet fmt-check deps-run deps-test lab-up lab-down lab-status lab-kill-home \
-	lab-start-home lab-kill-alternate lab-start-alternate package package-windows windows fuzz clean
+	lab-start-home lab-kill-alternate lab-start-alternate package package-windows windows bench fuzz clean
 
 all: build
 
@@ -47,6 +47,15 @@ test: deps-test vet fmt-check
 	@# The Windows build (so it cannot rot) beside the fuzzing: neither is timing-sensitive, and the
 	@# cross build's cgo step is one core's work for minutes when its cache is cold.
 	$(MAKE) --no-print-directory -j2 --output-sync=target fuzz FUZZTIME=5s windows
+
+# Stayline against baresip on the lab (DESIGN.md §6): `name value` lines (medians of BENCH_RUNS runs),
+# then a table with the spread, the target and the verdict. Not part of make test (it takes ~5 minutes).
+BENCH_RUNS ?= 5
+bench: deps-test $(BIN)/stayline $(BIN)/stayline-bench
+	$(BIN)/stayline-bench -stayline $(BIN)/stayline -runs $(BENCH_RUNS)
+
+$(BIN)/stayline-bench: FORCE
+	$(GO) build -o $@ ./cmd/stayline-bench
 
 # Every fuzz target (its seed corpus lives in PKG/testdata/fuzz/TARGET). make test runs each briefly;
 # make fuzz FUZZTIME=10m runs them longer.

@@ -45,6 +45,15 @@ func StartBaresip(dir, user, registrar string) (*Baresip, error) {
 type BaresipOptions struct {
 	// MediaEnc is the account's media encryption: "" (none), "srtp" (best effort), "srtp-mand" (RTP/SAVP).
 	MediaEnc string
+	// Codecs limits the account's audio codecs (baresip's audio_codecs, e.g. "PCMU"); "" offers all.
+	Codecs string
+	// Outbound2 is a second outbound proxy (host:port): with it the account uses RFC 5626 outbound
+	// (sipnat=outbound) and keeps a registration flow through each proxy, baresip's failover.
+	Outbound2 string
+	// Regint is the registration interval in seconds (default 600).
+	Regint int
+	// Transport for the outbound proxies: "" (UDP) or "tcp".
+	Transport string
 }
 
 // StartBaresipWith is StartBaresip with options.
@@ -82,6 +91,7 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 		"module aufile.so",
 		"module ctrl_tcp.so",
 		"module srtp.so",
+		"module uuid.so", // RFC 5626 outbound needs an instance id
 		"module_app account.so",
 		"module_app menu.so",
 		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(ctrlPort),
@@ -93,10 +103,23 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 	// The address of record is on the lab's domain (127.0.0.1, as the phone's is); every request goes
 	// through the registrar as outbound proxy, so calls to user@127.0.0.1 reach the lab.
 	host, _, _ := net.SplitHostPort(registrar)
-	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s;lr\";regint=600;answermode=manual",
-		user, host, Password, registrar)
+	regint, tp := opts.Regint, ""
+	if regint == 0 {
+		regint = 600
+	}
+	if opts.Transport != "" {
+		tp = ";transport=" + opts.Transport
+	}
+	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s%s;lr\";regint=%d;answermode=manual",
+		user, host, Password, registrar, tp, regint)
 	if opts.MediaEnc != "" {
 		account += ";mediaenc=" + opts.MediaEnc
+	}
+	if opts.Codecs != "" {
+		account += ";audio_codecs=" + opts.Codecs
+	}
+	if opts.Outbound2 != "" {
+		account += fmt.Sprintf(";outbound2=\"sip:%s%s;lr\";sipnat=outbound", opts.Outbound2, tp)
 	}
 	account += "\n"
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
