@@ -518,4 +518,3 @@ func startXvfb(dir string) (*exec.Cmd, string, error) {
 	}
 	return nil, "", errors.New("no free X display for Xvfb")
 }
-
