@@ -73,7 +73,12 @@ func main() {
 	only := flag.String("only", "", "comma-separated name prefixes of the measurements to run (default: all)")
 	verbose := flag.Bool("v", false, "log each run on standard error")
 	env := flag.String("stayline-env", "", "space-separated NAME=VALUE pairs for the stayline runs (e.g. GOMAXPROCS=1), for experiments")
+	floor := flag.String("floor", "", "internal: run the Go floor (a bare 20 ms UDP clock) sending to this address")
 	flag.Parse()
+	if *floor != "" {
+		runFloor(*floor, callLength)
+		return
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo

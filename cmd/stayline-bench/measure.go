@@ -372,12 +372,19 @@ func measureCPU(b *bench) {
 	bs := b.fig("cpu.baresip_call_s", "-", nil)
 	bs.note = fmt.Sprintf("the same for baresip (ausine source, aufile player), same lab, same run")
 	f.note = "stayline / baresip, per run"
+	goFloor := b.fig("cpu.go_floor_s", "-", nil)
+	goFloor.note = fmt.Sprintf("a bare Go program for %s: 20 ms timer, one UDP packet a tick (the runtime's share)", callLength)
 	idle := b.fig("cpu.stayline_idle_s", "-", nil)
-	idle.note = fmt.Sprintf("CPU seconds of the same phone idle for %s before the call (keep-alive every 1 s)", callLength)
+	idle.note = fmt.Sprintf("CPU seconds of the same phone idle (5 s before the call, scaled to %s; keep-alive every 1 s)", callLength)
 	f.err = b.eachRun(true, func(p *lab.Pair) error {
 		ours, err := b.stayline(p, idle)
 		if err != nil {
 			return err
+		}
+		if c, err := floorCPU(); err == nil {
+			goFloor.add(b, c*float64(callLength)/float64(callLength-time.Second))
+		} else {
+			goFloor.err = err
 		}
 		theirs, err := b.baresipCall(p)
 		if err != nil {
@@ -398,11 +405,11 @@ func (b *bench) stayline(p *lab.Pair, idle *figure) (float64, error) {
 		return 0, err
 	}
 	defer h.quit()
-	quiet, err := cpuOver(h.pid(), callLength)
+	quiet, err := cpuOver(h.pid(), callLength/2)
 	if err != nil {
 		return 0, err
 	}
-	idle.add(b, quiet)
+	idle.add(b, 2*quiet)
 	h.send("dial 600")
 	if _, err := h.wait(5*time.Second, "call active", callIs("active")); err != nil {
 		return 0, err
@@ -417,7 +424,7 @@ func cpuOver(pid int, d time.Duration) (float64, error) {
 	}
 	time.Sleep(d)
 	u1, s1, err := cpuSplit(pid)
-	slog.Info("cpu", "pid", pid, "user_s", u1-u0, "system_s", s1-s0)
+	slog.Debug("cpu", "pid", pid, "user_s", u1-u0, "system_s", s1-s0)
 	return u1 - u0 + s1 - s0, err
 }
 
@@ -444,6 +451,10 @@ func (b *bench) baresipCall(p *lab.Pair) (float64, error) {
 func measureGUI(b *bench) {
 	f := b.fig("rss.gui_mb", "≤ 150", below(150))
 	f.note = "the window under Xvfb, registered, idle 3 s"
+	anon := b.fig("rss.gui_anon_mb", "-", nil)
+	anon.note = "of which anonymous memory (heap, stacks, GL buffers); the rest is mapped files"
+	renderer := b.fig("rss.gui_renderer_mb", "-", nil)
+	renderer.note = "of which Mesa's software GL renderer under Xvfb (libLLVM, *_dri.so), which a GPU driver replaces"
 	xvfb, display, err := startXvfb(b.dir)
 	if err != nil {
 		f.err = err
@@ -475,6 +486,12 @@ func measureGUI(b *bench) {
 			return err
 		}
 		f.add(b, mb)
+		if a, err := statusMB(cmd.Process.Pid, "RssAnon:"); err == nil {
+			anon.add(b, a)
+		}
+		if r, err := rendererMB(cmd.Process.Pid); err == nil {
+			renderer.add(b, r)
+		}
 		return nil
 	})
 }

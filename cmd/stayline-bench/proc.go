@@ -37,19 +37,49 @@ func cpuSplit(pid int) (user, system float64, err error) {
 }
 
 // rssMB is a process's resident memory (VmRSS) in MB.
-func rssMB(pid int) (float64, error) {
+func rssMB(pid int) (float64, error) { return statusMB(pid, "VmRSS:") }
+
+// statusMB reads one kB field of /proc/PID/status ("VmRSS:", "RssAnon:", "RssFile:") in MB.
+func statusMB(pid int, field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			if err != nil {
-				return 0, fmt.Errorf("VmRSS %q: %w", v, err)
+				return 0, fmt.Errorf("%s %q: %w", field, v, err)
 			}
 			return kb / 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// rendererMB is the resident memory of the GL renderer's libraries in a process (Mesa's DRI drivers and
+// the LLVM they load for software rendering), from /proc/PID/smaps.
+func rendererMB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, err
+	}
+	kb, inRenderer := 0.0, false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Count(f[0], "-") == 1 && !strings.HasSuffix(f[0], ":") {
+			path := ""
+			if len(f) >= 6 {
+				path = f[5]
+			}
+			base := path[strings.LastIndexByte(path, '/')+1:]
+			inRenderer = strings.HasPrefix(base, "libLLVM") || strings.HasSuffix(base, "_dri.so")
+			continue
+		}
+		if inRenderer && len(f) >= 2 && f[0] == "Rss:" {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			kb += v
+		}
+	}
+	return kb / 1024, nil
 }
