@@ -100,6 +100,9 @@ func (c *Config) check() error {
 	if err := f.Failback.Valid(); err != nil {
 		return bad("failover.failback", "%v", err)
 	}
+	if f.FailbackSpread < 0 || f.FailbackSpread > 100 {
+		return bad("failover.failback_spread", "%d is not a percentage from 0 to 100", f.FailbackSpread)
+	}
 	if f.KeepaliveMisses < 1 {
 		return bad("failover.keepalive_misses", "must be at least 1")
 	}

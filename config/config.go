@@ -72,9 +72,12 @@ type Failover struct {
 	KeepaliveTimeout  Duration           `toml:"keepalive_timeout"`
 	KeepaliveMisses   int                `toml:"keepalive_misses"`
 	FailbackHolddown  Duration           `toml:"failback_holddown"`
-	RegisterExpires   Duration           `toml:"register_expires"`
-	BackoffBase       Duration           `toml:"backoff_base"`
-	BackoffMax        Duration           `toml:"backoff_max"`
+	// FailbackSpread lengthens the hold-down by a random 0 to this many percent, drawn once per phone,
+	// so a fleet does not turn back to a returning home in the same second.
+	FailbackSpread  int      `toml:"failback_spread"`
+	RegisterExpires Duration `toml:"register_expires"`
+	BackoffBase     Duration `toml:"backoff_base"`
+	BackoffMax      Duration `toml:"backoff_max"`
 	// SimultaneousRegistrations is how many servers, home included, the `simultaneous` policy keeps
 	// registered at once (Avaya's SIMULTANEOUS_REGISTRATIONS).
 	SimultaneousRegistrations int `toml:"simultaneous_registrations"`
@@ -122,6 +125,7 @@ func Default() Config {
 			KeepaliveTimeout:          Duration(2 * time.Second),
 			KeepaliveMisses:           2,
 			FailbackHolddown:          Duration(120 * time.Second),
+			FailbackSpread:            20,
 			RegisterExpires:           Duration(300 * time.Second),
 			BackoffBase:               Duration(30 * time.Second),
 			BackoffMax:                Duration(1800 * time.Second),

@@ -268,6 +268,7 @@ func testConfig(edit ...func(*config.Config)) *config.Config {
 	f.KeepaliveTimeout = config.Duration(500 * time.Millisecond)
 	f.KeepaliveMisses = 1
 	f.FailbackHolddown = config.Duration(10 * time.Second)
+	f.FailbackSpread = 0 // exact hold-downs; TestHolddownSpread draws one
 	f.BackoffBase = config.Duration(2 * time.Second)
 	f.BackoffMax = config.Duration(60 * time.Second)
 	f.RegisterExpires = config.Duration(300 * time.Second)

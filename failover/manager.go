@@ -100,10 +100,11 @@ type Manager struct {
 	wake         clock.Timer
 	wakeAt       time.Time
 	lastActions  []Action
-	shutdownWait []func() // run when the unregistrations of a shutdown have finished
-	callsGone    func()   // run when the last call has ended, during a shutdown
-	mwiServer    int      // the server whose message-summary we follow, -1: none
-	mwiWaiting   bool     // the lamp
+	shutdownWait []func()      // run when the unregistrations of a shutdown have finished
+	callsGone    func()        // run when the last call has ended, during a shutdown
+	mwiServer    int           // the server whose message-summary we follow, -1: none
+	holddown     time.Duration // failback_holddown with this phone's random spread (fixed at New)
+	mwiWaiting   bool          // the lamp
 	mwiRefresh   clock.Timer
 }
 
@@ -126,6 +127,8 @@ func New(cfg *config.Config, agent Agent, opts ...Option) *Manager {
 	for _, o := range opts {
 		o(m)
 	}
+	// This phone's hold-down: the configured one, lengthened by its own random share of the spread.
+	m.holddown = spreadHolddown(cfg.Failover.FailbackHolddown.D(), cfg.Failover.FailbackSpread, m.rand())
 	m.log = m.log.With("part", "failover")
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for i, s := range cfg.Servers {
@@ -133,6 +136,11 @@ func New(cfg *config.Config, agent Agent, opts ...Option) *Manager {
 	}
 	go m.loop()
 	return m
+}
+
+// spreadHolddown is a phone's own hold-down: base lengthened by r (in [0,1)) of percent %.
+func spreadHolddown(base time.Duration, percent int, r float64) time.Duration {
+	return base + time.Duration(float64(base)*float64(percent)/100*r)
 }
 
 // Start begins registering. Subscribe first to see every event from the start. Call Shutdown to stop.

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -414,5 +415,44 @@ func TestSubscribeStartsWithTheCurrentState(t *testing.T) {
 	second := (<-sub.C).(*ActionsEvent)
 	if first.Stage != StageNormal || first.Server != "home" || !slices.Equal(second.Available, []Action{ActDial, ActLogoff}) {
 		t.Fatalf("first events %+v %+v", first, second)
+	}
+}
+
+// A fleet's hold-downs are spread over [hold-down, hold-down × 1.2] (failback_spread = 20), not bunched.
+func TestHolddownSpread(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	const base = 120 * time.Second
+	buckets := make([]int, 4) // 120-126 s, 126-132 s, 132-138 s, 138-144 s
+	for i := 0; i < 1000; i++ {
+		d := spreadHolddown(base, 20, r.Float64())
+		if d < base || d >= base*12/10 {
+			t.Fatalf("hold-down %s outside [120s, 144s)", d)
+		}
+		buckets[int((d-base)/(6*time.Second))]++
+	}
+	for i, n := range buckets {
+		if n < 200 || n > 300 {
+			t.Errorf("bucket %d holds %d of 1000 phones, want about 250: %v", i, n, buckets)
+		}
+	}
+	if spreadHolddown(base, 0, 0.99) != base {
+		t.Error("failback_spread = 0 must keep the hold-down exact")
+	}
+}
+
+// The manager waits its own, lengthened hold-down: with spread 20 % and a draw of 0.5, 11 s of 10 s.
+func TestFailbackWaitsTheSpreadHolddown(t *testing.T) {
+	h := newHarness(t, testConfig(func(c *config.Config) { c.Failover.FailbackSpread = 20 }), nil)
+	h.advance(600 * time.Millisecond)
+	h.agent.set(0, silent)
+	h.advanceUntil(5*time.Second, "alternate", func() bool { return h.stage() == StageAlternate })
+	h.agent.set(0, up)
+	h.advanceUntil(5*time.Second, "home answers", func() bool {
+		var up bool
+		h.m.call(func() { up = h.m.servers[0].health == healthUp })
+		return up
+	})
+	if took := h.advanceUntil(time.Minute, "failback", func() bool { return h.stage() == StageNormal }); took != 11*time.Second {
+		t.Fatalf("failback %s after home came back, want 11s (10 s + 0.5 × 20 %%)", took)
 	}
 }

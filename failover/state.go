@@ -119,7 +119,7 @@ func (m *Manager) keepService(now time.Time) {
 	}
 	if m.stage == StageAlternate && m.cfg.Failover.Failback == config.FailbackAuto {
 		if t := m.failbackReadyAt(); !t.IsZero() && !now.Before(t) && m.callCounts().Total() == 0 {
-			m.startFailback("home has answered for " + m.cfg.Failover.FailbackHolddown.String())
+			m.startFailback("home has answered for " + m.holddown.Round(time.Millisecond).String())
 		}
 	}
 }
@@ -143,7 +143,7 @@ func (m *Manager) failbackReadyAt() time.Time {
 	if home.health != healthUp {
 		return time.Time{}
 	}
-	hold := m.cfg.Failover.FailbackHolddown.D()
+	hold := m.holddown
 	t := home.upSince.Add(hold)
 	if home.authFailed != "" && home.notBefore.After(t) {
 		t = home.notBefore // home refused the password: try it again only after its backoff

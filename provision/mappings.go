@@ -43,6 +43,7 @@ var Table = []Mapping{
 	{"STAYLINE_FEATURES_n", "[[server]] features", "Stayline's own: for controller n (1 = home), comma separated; or all, none"},
 	{"STAYLINE_KEEPALIVE_MISSES", "failover.keepalive_misses", "Stayline's own"},
 	{"STAYLINE_FAILBACK_HOLDDOWN", "failover.failback_holddown", "Stayline's own, seconds"},
+	{"STAYLINE_FAILBACK_SPREAD", "failover.failback_spread", "Stayline's own, percent"},
 	{"STAYLINE_BACKOFF_MAX", "failover.backoff_max", "Stayline's own, seconds"},
 	{"STAYLINE_LISTEN", "sip.listen", "Stayline's own"},
 	{"STAYLINE_LINES", "calls.lines", "Stayline's own"},
@@ -181,7 +182,12 @@ var mappings = map[string]mapping{
 		return "failover.keepalive_misses", err
 	}},
 	"STAYLINE_FAILBACK_HOLDDOWN": durationTo("failover.failback_holddown", func(a *applier, d config.Duration) { a.cfg.Failover.FailbackHolddown = d }),
-	"STAYLINE_BACKOFF_MAX":       durationTo("failover.backoff_max", func(a *applier, d config.Duration) { a.cfg.Failover.BackoffMax = d }),
+	"STAYLINE_FAILBACK_SPREAD": {apply: func(a *applier, v string) (string, error) {
+		n, err := integer(v, 0, 100)
+		a.cfg.Failover.FailbackSpread = n
+		return "failover.failback_spread", err
+	}},
+	"STAYLINE_BACKOFF_MAX": durationTo("failover.backoff_max", func(a *applier, d config.Duration) { a.cfg.Failover.BackoffMax = d }),
 	"STAYLINE_LISTEN": {apply: func(a *applier, v string) (string, error) {
 		a.cfg.SIP.Listen = strings.TrimSpace(v)
 		return "sip.listen", nil
