@@ -117,6 +117,10 @@ func Test503IsAFailureAndRetryAfterIsHonoured(t *testing.T) {
 	if took < 30*time.Second {
 		t.Fatalf("failback %s after the 503, before its Retry-After of 30s", took)
 	}
+	// Then a random 0-50 % later (0.5 drawn here: 7.5 s), so a fleet turned away together is spread.
+	if took < 37500*time.Millisecond || took > 38*time.Second {
+		t.Fatalf("failback %s after the 503, want 37.5 s (Retry-After 30 s + 0.5 × 50 %%)", took)
+	}
 }
 
 func TestBothDownBacksOffAndRecovers(t *testing.T) {

@@ -323,7 +323,9 @@ func (m *Manager) markDown(s *server, why string, retryAfter time.Duration) {
 	f := m.cfg.Failover
 	s.notBefore = now.Add(backoff(f.BackoffBase.D(), f.BackoffMax.D(), s.failures, m.rand()))
 	if retryAfter > 0 {
-		s.retryAfter = now.Add(retryAfter)
+		// Never before the server asked; then a random 0-50 % later, so that the phones it turned away
+		// in the same second do not all come back in the same second.
+		s.retryAfter = now.Add(retryAfter + time.Duration(float64(retryAfter)*0.5*m.rand()))
 	}
 	if s.idx == m.active {
 		m.lostReason = s.cfg.Name + ": " + why

@@ -5,6 +5,7 @@ package lab
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -41,6 +42,11 @@ type ServerOptions struct {
 	TLS *TLSFiles
 	// Netns, when set, runs the server inside that network namespace, on its PeerIP.
 	Netns *Netns
+	// RegisterRate caps new REGISTERs (those without credentials: an attempt's first message) at this
+	// many a second with Kamailio's ratelimit module; beyond it the server answers 503 with
+	// Retry-After: RetryAfter seconds (default 2) and logs a "stayline-lab: 503" line. 0: no cap.
+	RegisterRate int
+	RetryAfter   int
 	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
 	// timeout: a small watchdog shell kills the server's process group then.
 	DieWithMe bool
@@ -97,7 +103,7 @@ func (s *Server) Start() error {
 	err := cfgTemplate.Execute(&cfg, map[string]any{
 		"IP": s.IP, "Port": s.Port, "Aliases": s.opts.Aliases, "AuthAlgorithm": s.opts.AuthAlgorithm,
 		"EchoAddr": s.opts.EchoAddr, "VoicemailAddr": s.opts.VoicemailAddr, "TLS": s.opts.TLS, "TLSPort": s.TLSPort(),
-		"ModulePath": ModulePath(),
+		"ModulePath": ModulePath(), "RegisterRate": s.opts.RegisterRate, "RetryAfter": cmp.Or(s.opts.RetryAfter, 2),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: write configuration: %w", s.Name, err)
@@ -212,11 +218,18 @@ func (s *Server) Running() bool {
 }
 
 // RegisterLines returns the log lines Kamailio wrote for each REGISTER it received.
-func (s *Server) RegisterLines() []string {
+func (s *Server) RegisterLines() []string { return s.LogLines("stayline-lab: REGISTER") }
+
+// OverloadLines are the server's "stayline-lab: 503 user=... t=..." lines: new REGISTERs it refused
+// with 503 (ServerOptions.RegisterRate).
+func (s *Server) OverloadLines() []string { return s.LogLines("stayline-lab: 503") }
+
+// LogLines are the lines of the server's log that contain marker, from the marker on.
+func (s *Server) LogLines(marker string) []string {
 	b, _ := os.ReadFile(s.LogFile())
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
-		if i := strings.Index(line, "stayline-lab: REGISTER"); i >= 0 {
+		if i := strings.Index(line, marker); i >= 0 {
 			out = append(out, line[i:])
 		}
 	}
