@@ -16,7 +16,7 @@ OTHER_PKGS := ./audio/... ./app/... ./assets/... .
 RACE_PKGS = $$($(GO) list ./... | grep -v -x -e stayline -e 'stayline/app.*' -e 'stayline/audio.*' -e 'stayline/assets.*')
 
 .PHONY: all build run test vet fmt-check deps-run deps-test lab-up lab-down lab-status lab-kill-home \
-	lab-start-home lab-kill-alternate lab-start-alternate package package-windows windows bench fuzz clean
+	lab-start-home lab-kill-alternate lab-start-alternate package package-windows windows bench fleet fuzz clean
 
 all: build
 
@@ -56,6 +56,17 @@ bench: deps-test $(BIN)/stayline $(BIN)/stayline-bench
 
 $(BIN)/stayline-bench: FORCE
 	$(GO) build -o $@ ./cmd/stayline-bench
+
+# A fleet of N real phones in one process against the lab, home killed and restarted, with the alternate
+# and the simultaneous policy (DESIGN.md §6 style figures, charts in docs/). Not part of make test.
+N ?= 1000
+RATE ?= 300
+fleet: deps-test $(BIN)/stayline-fleet
+	@mkdir -p docs
+	$(BIN)/stayline-fleet -n $(N) -rate $(RATE) -chart docs/fleet
+
+$(BIN)/stayline-fleet: FORCE
+	$(GO) build -o $@ ./cmd/stayline-fleet
 
 # Every fuzz target (its seed corpus lives in PKG/testdata/fuzz/TARGET). make test runs each briefly;
 # make fuzz FUZZTIME=10m runs them longer.

@@ -230,6 +230,7 @@ func (f *Fleet) Close() {
 type Result struct {
 	N      int
 	Policy config.RegistrationPolicy
+	Start  time.Time // the first phone started
 	// Kill and Restart are when home was killed and started again; AllOnAlternate and AllHome when the
 	// last phone was in service on the alternate, and back on home.
 	Kill, Restart, AllOnAlternate, AllHome time.Time
@@ -241,7 +242,7 @@ type Result struct {
 // Run is the scenario: home killed -9 with every phone on it; restarted once all are on the alternate;
 // done when all are back home.
 func (f *Fleet) Run(ctx context.Context, rssBefore float64) (Result, error) {
-	r := Result{N: len(f.phones), Policy: f.opts.Policy}
+	r := Result{N: len(f.phones), Policy: f.opts.Policy, Start: f.Start}
 	runtime.GC()
 	debug.FreeOSMemory()
 	time.Sleep(500 * time.Millisecond)

@@ -113,10 +113,22 @@ func (t Traffic) PeakPerSecond(server string, from, to time.Time) int {
 	return peak
 }
 
-// WaveRatio is the largest 100 ms bucket over the mean bucket of [from, to) at server: 1 is perfectly
-// even, a synchronized wave shows as a large number.
+// WaveRatio is the largest 100 ms bucket over the mean bucket at server, over the span of [from, to)
+// that had REGISTERs (first to last): 1 is perfectly even, a synchronized wave shows as a large number.
 func (t Traffic) WaveRatio(server string, from, to time.Time) float64 {
-	b := t.Buckets(server, from, to, 100*time.Millisecond)
+	var first, last time.Time
+	for _, m := range t.Messages {
+		if m.Server == server && !m.At.Before(from) && m.At.Before(to) {
+			if first.IsZero() {
+				first = m.At
+			}
+			last = m.At
+		}
+	}
+	if first.IsZero() {
+		return 0
+	}
+	b := t.Buckets(server, first, last.Add(time.Nanosecond), 100*time.Millisecond)
 	total, peak := 0, 0
 	for _, n := range b {
 		total += n
