@@ -278,8 +278,14 @@ func testConfig(edit ...func(*config.Config)) *config.Config {
 	return &cfg
 }
 
-// newHarness starts a manager; r is the fixed "random" factor (0.5 unless given).
+// newHarness starts a manager whose "random" factor is always 0.5.
 func newHarness(t *testing.T, cfg *config.Config, modes map[int]mode) *harness {
+	t.Helper()
+	return newHarnessRand(t, cfg, modes, func() float64 { return 0.5 })
+}
+
+// newHarnessRand starts a manager drawing its random factors from r.
+func newHarnessRand(t *testing.T, cfg *config.Config, modes map[int]mode, r func() float64) *harness {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	agent := newFakeAgent(clk)
@@ -287,7 +293,7 @@ func newHarness(t *testing.T, cfg *config.Config, modes map[int]mode) *harness {
 		agent.set(s, md)
 	}
 	h := &harness{t: t, clk: clk, agent: agent}
-	h.m = New(cfg, agent, WithClock(clk), WithRand(func() float64 { return 0.5 }),
+	h.m = New(cfg, agent, WithClock(clk), WithRand(r),
 		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	h.sub = h.m.Subscribe() // before Start: no event may be missed
 	h.m.Start()

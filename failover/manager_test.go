@@ -460,3 +460,30 @@ func TestFailbackWaitsTheSpreadHolddown(t *testing.T) {
 		t.Fatalf("failback %s after home came back, want 11s (10 s + 0.5 × 20 %%)", took)
 	}
 }
+
+// Each phone's keep-alives start at its own random phase of the interval, so a fleet's probes (and its
+// detections of a dead server) are spread over the interval, not in step.
+func TestKeepaliveStartsAtARandomPhase(t *testing.T) {
+	firstProbe := func(r float64) time.Duration {
+		h := newHarnessRand(t, testConfig(), nil, func() float64 { return r })
+		h.advanceUntil(5*time.Second, "a keep-alive to home", func() bool { return h.agent.count("probe", 0) > 0 })
+		return h.agent.times("probe", 0)[0].Sub(t0)
+	}
+	early, late := firstProbe(0.1), firstProbe(0.9)
+	// Interval 1 s: the first keep-alive goes out at the phase drawn, 100 ms and 900 ms.
+	if early < 100*time.Millisecond || early > 150*time.Millisecond || late < 900*time.Millisecond || late > 950*time.Millisecond {
+		t.Fatalf("first keep-alives at %s (draw 0.1) and %s (draw 0.9), want ~100ms and ~900ms", early, late)
+	}
+	// A seeded fleet of 200 spreads its first keep-alives over the whole interval.
+	src := rand.New(rand.NewPCG(3, 4))
+	var tenths [10]int
+	for i := 0; i < 200; i++ {
+		d := spreadPhase(time.Second, src.Float64())
+		tenths[int(d/(100*time.Millisecond))]++
+	}
+	for i, n := range tenths {
+		if n < 8 || n > 35 {
+			t.Errorf("tenth %d of the interval holds %d of 200 first keep-alives: %v", i, n, tenths)
+		}
+	}
+}

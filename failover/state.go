@@ -416,10 +416,15 @@ func (m *Manager) updateProbes() {
 		}
 		if !s.probing && s.nextProbe == nil {
 			// A random phase, so that a fleet of phones does not probe in step.
-			phase := time.Duration(float64(interval) * m.rand())
+			phase := spreadPhase(interval, m.rand())
 			m.scheduleProbe(s, phase)
 		}
 	}
+}
+
+// spreadPhase is when a server's first keep-alive goes out: r (in [0,1)) of the interval.
+func spreadPhase(interval time.Duration, r float64) time.Duration {
+	return time.Duration(float64(interval) * r)
 }
 
 func (m *Manager) scheduleProbe(s *server, d time.Duration) {
