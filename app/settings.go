@@ -68,7 +68,8 @@ func NewSettings(store SettingsStore) *Settings {
 		widget.NewFormItem("Password", s.Password), widget.NewFormItem("Domain", s.Domain))
 
 	s.SrvName, s.SrvAddress = widget.NewEntry(), widget.NewEntry()
-	s.SrvTransport = widget.NewSelect([]string{"udp", "tcp", "tls"}, nil)
+	// "auto": a server given as a domain lets DNS (NAPTR) choose; for an address it means UDP.
+	s.SrvTransport = widget.NewSelect([]string{transportAuto, "udp", "tcp", "tls"}, nil)
 	s.SrvAllFeatures = widget.NewCheck("Offers every feature", func(all bool) {
 		for _, c := range s.SrvFeatures {
 			if all {
@@ -166,6 +167,9 @@ func orDefault(name string) string {
 	return name
 }
 
+// transportAuto is the transport choice that leaves it to server discovery (RFC 3263 NAPTR).
+const transportAuto = "auto (DNS)"
+
 func (s *Settings) showServer(i int) {
 	s.sel = i
 	if i < 0 || i >= len(s.servers) {
@@ -174,7 +178,11 @@ func (s *Settings) showServer(i int) {
 	srv := s.servers[i]
 	s.SrvName.SetText(srv.Name)
 	s.SrvAddress.SetText(srv.Address)
-	s.SrvTransport.SetSelected(string(srv.Transport))
+	if srv.TransportAuto {
+		s.SrvTransport.SetSelected(transportAuto)
+	} else {
+		s.SrvTransport.SetSelected(string(srv.Transport))
+	}
 	for f, c := range s.SrvFeatures {
 		c.SetChecked(srv.Offers(f))
 	}
@@ -189,7 +197,10 @@ func (s *Settings) keepServer() {
 	}
 	srv := &s.servers[i]
 	srv.Name, srv.Address = strings.TrimSpace(s.SrvName.Text), strings.TrimSpace(s.SrvAddress.Text)
-	srv.Transport = config.Transport(s.SrvTransport.Selected)
+	srv.Transport, srv.TransportAuto = config.Transport(s.SrvTransport.Selected), false
+	if s.SrvTransport.Selected == transportAuto {
+		srv.Transport, srv.TransportAuto = config.TransportUDP, true
+	}
 	if s.SrvAllFeatures.Checked {
 		srv.Features = nil
 	} else {

@@ -107,3 +107,33 @@ func TestSettingsRefuseInvalidEntries(t *testing.T) {
 		})
 	}
 }
+
+// A server given as a domain with no transport shows "auto (DNS)"; choosing one is kept, and choosing
+// auto again leaves the transport out of the file for discovery.
+func TestSettingsTransportAutoForDomains(t *testing.T) {
+	test.NewTempApp(t)
+	cfg, err := config.Parse("phone.toml", []byte("[account]\nuser = \"1001\"\n[[server]]\nname = \"home\"\naddress = \"example.com\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &memStore{cfg: cfg}
+	s := NewSettings(st)
+	if s.SrvTransport.Selected != transportAuto {
+		t.Fatalf("transport shown %q, want %q", s.SrvTransport.Selected, transportAuto)
+	}
+	s.SrvTransport.SetSelected("tls")
+	if _, err := s.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if srv := st.saved.Servers[0]; srv.Transport != config.TransportTLS || srv.TransportAuto {
+		t.Fatalf("chose tls, saved %+v", srv)
+	}
+	s.SrvTransport.SetSelected(transportAuto)
+	if _, err := s.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := config.Marshal(st.saved, false)
+	if strings.Contains(string(text), "transport") {
+		t.Fatalf("auto written as a transport:\n%s", text)
+	}
+}
