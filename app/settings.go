@@ -48,6 +48,8 @@ type Settings struct {
 	Holddown, Expires         *widget.Entry
 	BackoffBase, BackoffMax   *widget.Entry
 	Backend, Input, Output    *widget.Select
+	SRTP                      *widget.Select
+	DNS, Spread               *widget.Entry
 	Codecs                    map[string]*widget.Check
 	Error                     *widget.Label
 	Content                   fyne.CanvasObject
@@ -103,7 +105,10 @@ func NewSettings(store SettingsStore) *Settings {
 	editor := widget.NewForm(widget.NewFormItem("Name", s.SrvName), widget.NewFormItem("Address", s.SrvAddress),
 		widget.NewFormItem("Transport", s.SrvTransport), widget.NewFormItem("Features",
 			container.NewVBox(s.SrvAllFeatures, container.NewGridWithColumns(2, feats...))))
-	servers := container.NewBorder(nil, container.NewVBox(buttons, editor), nil, nil, s.ServerList)
+	s.DNS = entry(cfg.SIP.DNS)
+	s.DNS.SetPlaceHolder("the system's")
+	dnsForm := widget.NewForm(widget.NewFormItem("Name server for domains", s.DNS))
+	servers := container.NewBorder(nil, container.NewVBox(buttons, editor, dnsForm), nil, nil, s.ServerList)
 	s.sel = -1
 	if len(s.servers) > 0 {
 		s.ServerList.Select(0)
@@ -119,11 +124,12 @@ func NewSettings(store SettingsStore) *Settings {
 	s.KeepMisses = entry(strconv.Itoa(f.KeepaliveMisses))
 	s.Holddown, s.Expires = entry(f.FailbackHolddown.String()), entry(f.RegisterExpires.String())
 	s.BackoffBase, s.BackoffMax = entry(f.BackoffBase.String()), entry(f.BackoffMax.String())
+	s.Spread = entry(strconv.Itoa(f.FailbackSpread))
 	policies := widget.NewForm(widget.NewFormItem("Registration", s.Registration),
 		widget.NewFormItem("Simultaneous registrations", s.Simultaneous), widget.NewFormItem("Failback", s.Failback),
 		widget.NewFormItem("Keep-alive every", s.KeepInterval), widget.NewFormItem("Keep-alive timeout", s.KeepTimeout),
 		widget.NewFormItem("Missed keep-alives", s.KeepMisses), widget.NewFormItem("Failback hold-down", s.Holddown),
-		widget.NewFormItem("Registration lasts", s.Expires), widget.NewFormItem("Retry backoff from", s.BackoffBase),
+		widget.NewFormItem("Hold-down spread (%)", s.Spread), widget.NewFormItem("Registration lasts", s.Expires), widget.NewFormItem("Retry backoff from", s.BackoffBase),
 		widget.NewFormItem("Retry backoff up to", s.BackoffMax))
 
 	ins, outs, err := store.AudioDevices()
@@ -144,8 +150,11 @@ func NewSettings(store SettingsStore) *Settings {
 		s.Codecs[n] = c
 		codecs = append(codecs, c)
 	}
+	s.SRTP = widget.NewSelect([]string{"offer", "require", "off"}, nil)
+	s.SRTP.SetSelected(cfg.Audio.SRTP)
 	audioForm := widget.NewForm(widget.NewFormItem("Sound", s.Backend), widget.NewFormItem("Microphone", s.Input),
-		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Codecs", container.NewHBox(codecs...)))
+		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Codecs", container.NewHBox(codecs...)),
+		widget.NewFormItem("Encryption (SRTP)", s.SRTP))
 	var audioBox fyne.CanvasObject = audioForm
 	if err != nil {
 		audioBox = container.NewVBox(audioForm, widget.NewLabel("Devices could not be listed: "+err.Error()))
@@ -268,6 +277,10 @@ func (s *Settings) collect() (*config.Config, error) {
 	if f.KeepaliveMisses, err = number("Missed keep-alives", s.KeepMisses); err != nil {
 		return nil, err
 	}
+	if f.FailbackSpread, err = number("Hold-down spread (%)", s.Spread); err != nil {
+		return nil, err
+	}
+	cfg.SIP.DNS = strings.TrimSpace(s.DNS.Text)
 	for _, d := range []struct {
 		name string
 		e    *widget.Entry
@@ -281,7 +294,7 @@ func (s *Settings) collect() (*config.Config, error) {
 		}
 		*d.to = config.Duration(v)
 	}
-	cfg.Audio.Backend = s.Backend.Selected
+	cfg.Audio.Backend, cfg.Audio.SRTP = s.Backend.Selected, s.SRTP.Selected
 	cfg.Audio.Input, cfg.Audio.Output = deviceName(s.Input.Selected), deviceName(s.Output.Selected)
 	cfg.Audio.Codecs = nil
 	for _, n := range codecNames {

@@ -59,10 +59,16 @@ func TestSettingsShowAndSaveTheConfiguration(t *testing.T) {
 	test.Tap(s.UpServer)
 	s.Output.SetSelected("USB Headset")
 	s.Codecs["G722"].SetChecked(true)
+	s.SRTP.SetSelected("require")
+	s.DNS.SetText("192.0.2.53:53")
+	s.Spread.SetText("0")
 	if _, err := s.Apply(); err != nil {
 		t.Fatal(err)
 	}
 	got := st.saved
+	if got.Audio.SRTP != "require" || got.SIP.DNS != "192.0.2.53:53" || got.Failover.FailbackSpread != 0 {
+		t.Fatalf("srtp %q, dns %q, spread %d saved", got.Audio.SRTP, got.SIP.DNS, got.Failover.FailbackSpread)
+	}
 	if len(got.Servers) != 3 || got.Servers[1].Name != "dr" || got.Servers[1].Transport != config.TransportTCP ||
 		!got.Servers[1].Offers(config.FeatureHold) || got.Servers[1].Offers(config.FeatureTransfer) {
 		t.Fatalf("servers saved %+v", got.Servers)
@@ -89,6 +95,8 @@ func TestSettingsRefuseInvalidEntries(t *testing.T) {
 			}
 		}, "Codecs: choose at least one"},
 		{"line break in the user", func(s *Settings) { s.User.SetText("1001\nVia: x") }, "account.user"},
+		{"name server without a port", func(s *Settings) { s.DNS.SetText("192.0.2.53") }, "sip.dns"},
+		{"spread over 100 %", func(s *Settings) { s.Spread.SetText("150") }, "failover.failback_spread"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
