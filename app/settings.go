@@ -90,7 +90,11 @@ func NewSettings(store SettingsStore) *Settings {
 	s.ServerList = widget.NewList(func() int { return len(s.servers) },
 		func() fyne.CanvasObject { return widget.NewLabel("server") },
 		func(i widget.ListItemID, o fyne.CanvasObject) {
-			label := fmt.Sprintf("%d. %s  %s/%s", i+1, s.servers[i].Name, s.servers[i].Address, s.servers[i].Transport)
+			tp := string(s.servers[i].Transport)
+			if s.servers[i].TransportAuto {
+				tp = "auto"
+			}
+			label := fmt.Sprintf("%d. %s  %s/%s", i+1, s.servers[i].Name, s.servers[i].Address, tp)
 			if i == 0 {
 				label += "  (home)"
 			}
