@@ -134,7 +134,13 @@ func (m *Model) Appearances(lines int) []*CallView {
 	for _, c := range m.Calls {
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return idOrder(out[i].ID) < idOrder(out[j].ID) })
+	// Numeric ids in their order; others (never from the phone, but possible) by name: never map order.
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := idOrder(out[i].ID), idOrder(out[j].ID); a != b {
+			return a < b
+		}
+		return out[i].ID < out[j].ID
+	})
 	for len(out) < lines {
 		out = append(out, nil)
 	}
