@@ -69,15 +69,11 @@ func measureBaresipFailover(b *bench) {
 		return nil
 	})
 	ours.err = b.eachRun(true, func(p *lab.Pair) error {
-		h, err := b.phoneOn(p, nil)
+		h, killed, err := b.phoneThenKill(p, nil, nil)
 		if err != nil {
 			return err
 		}
 		defer h.quit()
-		killed, err := killHomeAtRandomPhase(p)
-		if err != nil {
-			return err
-		}
 		for time.Since(killed) < recoverWindow {
 			h.send("dial 600")
 			ev, err := h.wait(200*time.Millisecond, "the call's fate", func(ev event) bool {

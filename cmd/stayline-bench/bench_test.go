@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"stayline/internal/figures"
 )
 
 func TestMedianAndFormat(t *testing.T) {
@@ -15,7 +17,7 @@ func TestMedianAndFormat(t *testing.T) {
 		}
 	}
 	for v, want := range map[float64]string{12: "12", 1147.4: "1147", 2.834: "2.83", 0.0054: "0.005"} {
-		if got := format(v); got != want {
+		if got := figures.Format(v); got != want {
 			t.Errorf("format(%v) = %q, want %q", v, got, want)
 		}
 	}

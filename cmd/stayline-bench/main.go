@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"stayline/internal/figures"
 )
 
 // figure is one measured quantity: its runs, and the target it is held to.
@@ -125,7 +127,7 @@ func (b *bench) report(w io.Writer, took time.Duration) bool {
 			failed = true
 			continue
 		}
-		fmt.Fprintf(w, "%s %s\n", f.name, format(f.median()))
+		fmt.Fprintf(w, "%s %s\n", f.name, figures.Format(f.median()))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -148,23 +150,10 @@ func (b *bench) report(w io.Writer, took time.Duration) bool {
 		if f.err != nil {
 			note = strings.TrimSpace(note + " (some runs failed: " + f.err.Error() + ")")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", f.name, format(f.median()), format(v[0]), format(v[len(v)-1]),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", f.name, figures.Format(f.median()), figures.Format(v[0]), figures.Format(v[len(v)-1]),
 			len(v), f.target, verdict, note)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d runs each; the whole run took %s\n", b.runs, took.Round(time.Second))
 	return failed
-}
-
-func format(v float64) string {
-	switch {
-	case v == float64(int64(v)):
-		return fmt.Sprintf("%d", int64(v))
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 1:
-		return fmt.Sprintf("%.2f", v)
-	default:
-		return fmt.Sprintf("%.3f", v)
-	}
 }

@@ -143,6 +143,27 @@ func killHomeAtRandomPhase(p *lab.Pair) (time.Time, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// phoneThenKill starts a phone on p (its configuration changed by edit) and, once it is in service and
+// ready says so (nil: at once), kills home at a random phase. The caller quits the phone.
+func (b *bench) phoneThenKill(p *lab.Pair, edit func(string) string, ready func(*headless) error) (*headless, time.Time, error) {
+	h, err := b.phoneOn(p, edit)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if ready != nil {
+		if err := ready(h); err != nil {
+			h.quit()
+			return nil, time.Time{}, err
+		}
+	}
+	killed, err := killHomeAtRandomPhase(p)
+	if err != nil {
+		h.quit()
+		return nil, time.Time{}, err
+	}
+	return h, killed, nil
+}
+
 func measureStart(b *bench) {
 	start := b.fig("start.registered_ms", "≤ 500", below(500))
 	rss := b.fig("rss.headless_mb", "≤ 40", below(40))
@@ -185,15 +206,11 @@ func measureAlternate(b *bench) {
 	f := b.fig("failover.alternate.recover_ms", "≤ 2000", below(2000))
 	f.note = "kill -9 of home at a random keep-alive phase -> registered on the alternate (UDP, 1 s/0.5 s/1 miss)"
 	f.err = b.eachRun(false, func(p *lab.Pair) error {
-		h, err := b.phoneOn(p, nil)
+		h, killed, err := b.phoneThenKill(p, nil, nil)
 		if err != nil {
 			return err
 		}
 		defer h.quit()
-		killed, err := killHomeAtRandomPhase(p)
-		if err != nil {
-			return err
-		}
 		ev, err := h.wait(5*time.Second, "registered on the alternate", registeredOn("alternate"))
 		if err != nil {
 			return err
@@ -209,18 +226,14 @@ func measureSimultaneous(b *bench) {
 	det := b.fig("failover.simultaneous.detect_ms", "≤ 1500", below(1500))
 	det.note = "kill -9 of home -> loss detected (UDP keep-alive)"
 	sw.err = b.eachRun(false, func(p *lab.Pair) error {
-		h, err := b.phoneOn(p, simultaneous)
+		h, killed, err := b.phoneThenKill(p, simultaneous, func(h *headless) error {
+			_, err := h.wait(5*time.Second, "registered on the alternate too", registeredOn("alternate"))
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		defer h.quit()
-		if _, err := h.wait(5*time.Second, "registered on the alternate too", registeredOn("alternate")); err != nil {
-			return err
-		}
-		killed, err := killHomeAtRandomPhase(p)
-		if err != nil {
-			return err
-		}
 		lost, err := h.wait(5*time.Second, "transition", stageIs("transition", ""))
 		if err != nil {
 			return err
@@ -239,15 +252,11 @@ func measureTCP(b *bench) {
 	f := b.fig("failover.tcp.detect_ms", "≤ 100", below(100))
 	f.note = "kill -9 of home -> loss detected (the TCP connection's end)"
 	f.err = b.eachRun(false, func(p *lab.Pair) error {
-		h, err := b.phoneOn(p, overTCP)
+		h, killed, err := b.phoneThenKill(p, overTCP, nil)
 		if err != nil {
 			return err
 		}
 		defer h.quit()
-		killed, err := killHomeAtRandomPhase(p)
-		if err != nil {
-			return err
-		}
 		ev, err := h.wait(5*time.Second, "transition", stageIs("transition", ""))
 		if err != nil {
 			return err
@@ -310,19 +319,18 @@ func measureRTPLost(b *bench) {
 	f := b.fig("call.rtp_lost", "0", below(0))
 	f.note = "RTP lost (sequence gaps at the phone) on a call to the echo across kill -9 of home"
 	f.err = b.eachRun(true, func(p *lab.Pair) error {
-		h, err := b.phoneOn(p, nil)
+		h, _, err := b.phoneThenKill(p, nil, func(h *headless) error {
+			h.send("dial 600")
+			if _, err := h.wait(5*time.Second, "call active", callIs("active")); err != nil {
+				return err
+			}
+			time.Sleep(time.Second) // the call is under way when home dies
+			return nil
+		})
 		if err != nil {
 			return err
 		}
 		defer h.quit()
-		h.send("dial 600")
-		if _, err := h.wait(5*time.Second, "call active", callIs("active")); err != nil {
-			return err
-		}
-		time.Sleep(time.Second)
-		if _, err := killHomeAtRandomPhase(p); err != nil {
-			return err
-		}
 		if _, err := h.wait(5*time.Second, "alternate", stageIs("alternate", "alternate")); err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 
 	"stayline/config"
 	"stayline/fleet"
+	"stayline/internal/figures"
 )
 
 type figure struct {
@@ -88,7 +89,7 @@ func main() {
 			fail(fmt.Errorf("%s: %w", policy, err))
 		}
 		fmt.Fprintf(os.Stderr, "fleet: %s done in %s\n", policy, time.Since(start).Round(time.Second))
-		all = append(all, figures(r, opts)...)
+		all = append(all, fleetFigures(r, opts)...)
 		if *chart != "" {
 			path := fmt.Sprintf("%s-%s.png", *chart, policy)
 			if err := drawChart(path, r); err != nil {
@@ -113,7 +114,7 @@ func below(limit float64) *float64 { return &limit }
 
 // figures are the names for the alternate policy; the simultaneous run's carry
 // "fleet.simultaneous." instead of "fleet.".
-func figures(r fleet.Result, opts fleet.Options) []figure {
+func fleetFigures(r fleet.Result, opts fleet.Options) []figure {
 	prefix := "fleet."
 	if r.Policy != config.RegisterAlternate {
 		prefix = "fleet." + string(r.Policy) + "."
@@ -153,7 +154,7 @@ func figures(r fleet.Result, opts fleet.Options) []figure {
 
 func report(w io.Writer, all []figure) {
 	for _, f := range all {
-		fmt.Fprintf(w, "%s %s\n", f.Name, format(f.Value))
+		fmt.Fprintf(w, "%s %s\n", f.Name, figures.Format(f.Value))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -166,18 +167,7 @@ func report(w io.Writer, all []figure) {
 				verdict = "MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, format(f.Value), f.Target, verdict, f.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, figures.Format(f.Value), f.Target, verdict, f.Note)
 	}
 	tw.Flush()
-}
-
-func format(v float64) string {
-	switch {
-	case v == float64(int64(v)):
-		return fmt.Sprintf("%d", int64(v))
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	default:
-		return fmt.Sprintf("%.2f", v)
-	}
 }
