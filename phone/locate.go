@@ -294,7 +294,7 @@ func NewResolver(server string) Resolver {
 		return &DNSResolver{Servers: []string{server}, Timeout: 2 * time.Second}
 	}
 	if cc, err := dns.ClientConfigFromFile("/etc/resolv.conf"); err == nil && len(cc.Servers) > 0 {
-		r := &DNSResolver{Timeout: time.Duration(max(cc.Timeout, 1)) * time.Second}
+		r := &DNSResolver{Timeout: min(time.Duration(max(cc.Timeout, 1))*time.Second, 2*time.Second)}
 		for _, s := range cc.Servers {
 			r.Servers = append(r.Servers, net.JoinHostPort(s, cc.Port))
 		}
@@ -417,7 +417,9 @@ func LocateServers(ctx context.Context, servers []config.Server, dnsServer strin
 	if !need {
 		return servers
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Bounded: the phone starts (and a saved configuration applies) at most this much later when DNS is
+	// down, and then uses the domains as written.
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	l := &Locator{Resolver: NewResolver(dnsServer)}
 	list, report := l.Locate(ctx, servers)

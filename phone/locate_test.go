@@ -3,11 +3,13 @@ package phone
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"stayline/config"
 	"stayline/lab"
@@ -176,5 +178,24 @@ func TestDNSResolverAgainstALoopbackServer(t *testing.T) {
 	// A name the server does not know is "none", not an error.
 	if srv, err := NewResolver(d.Addr()).LookupSRV(context.Background(), "_sip._tcp.nowhere.test"); err != nil || len(srv) != 0 {
 		t.Fatalf("unknown name: %v, %v", srv, err)
+	}
+}
+
+// A name server that never answers delays the start by a bounded time, and the domain is then used as
+// written.
+func TestLocateServersWithASilentNameServer(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cfg := []config.Server{{Name: "home", Address: "example.test", Transport: config.TransportUDP, TransportAuto: true}}
+	start := time.Now()
+	got := LocateServers(context.Background(), cfg, silent.LocalAddr().String(), slog.New(slog.DiscardHandler))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("discovery took %s against a silent name server, want at most ~4 s", took)
+	}
+	if !reflect.DeepEqual(got, cfg) {
+		t.Fatalf("got %v, want the configured server as written", addrs(got))
 	}
 }
