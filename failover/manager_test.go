@@ -487,3 +487,24 @@ func TestKeepaliveStartsAtARandomPhase(t *testing.T) {
 		}
 	}
 }
+
+// A server that keeps answering REGISTER with 503 and Retry-After is alive and overloaded: the phone comes
+// back each time after what it asked (plus its random share), never earlier and without the exponential
+// backoff that a failure without Retry-After gets, and registers as soon as it is let in.
+func TestRepeated503WithRetryAfterIsNotBackedOff(t *testing.T) {
+	h := newHarness(t, testConfig(func(c *config.Config) { c.Servers = c.Servers[:2] }), map[int]mode{0: silent})
+	h.agent.retryAfter = 5 * time.Second
+	h.agent.setRegister(1, unavailable)
+	h.advance(40 * time.Second)
+	at := h.agent.times("register", 1)
+	if len(at) < 5 {
+		t.Fatalf("%d REGISTERs to the overloaded alternate in 40 s, want one every 7.5 s (Retry-After 5 s + 50 %% × 0.5)", len(at))
+	}
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < 5*time.Second || gap > 8*time.Second {
+			t.Fatalf("REGISTER %d came %s after the 503 before it, want 7.5 s: %v", i, gap, at)
+		}
+	}
+	h.agent.setRegister(1, up)
+	h.advanceUntil(10*time.Second, "service on the alternate", func() bool { return h.stage() == StageAlternate })
+}

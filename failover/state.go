@@ -321,11 +321,14 @@ func (m *Manager) markDown(s *server, why string, retryAfter time.Duration) {
 	s.misses = 0
 	s.failures++
 	f := m.cfg.Failover
-	s.notBefore = now.Add(backoff(f.BackoffBase.D(), f.BackoffMax.D(), s.failures, m.rand()))
 	if retryAfter > 0 {
-		// Never before the server asked; then a random 0-50 % later, so that the phones it turned away
-		// in the same second do not all come back in the same second.
+		// The server said when: never before, then a random 0-50 % later, so that the phones it turned
+		// away in the same second do not all come back in the same second. An overloaded server that
+		// says "in 2 s" is not made to wait out an exponential backoff: it is alive.
+		s.notBefore = now
 		s.retryAfter = now.Add(retryAfter + time.Duration(float64(retryAfter)*0.5*m.rand()))
+	} else {
+		s.notBefore = now.Add(backoff(f.BackoffBase.D(), f.BackoffMax.D(), s.failures, m.rand()))
 	}
 	if s.idx == m.active {
 		m.lostReason = s.cfg.Name + ": " + why
