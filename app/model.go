@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -134,25 +133,11 @@ func (m *Model) Appearances(lines int) []*CallView {
 	for _, c := range m.Calls {
 		out = append(out, c)
 	}
-	// Numeric ids in their order; others (never from the phone, but possible) by name: never map order.
-	sort.Slice(out, func(i, j int) bool {
-		if a, b := idOrder(out[i].ID), idOrder(out[j].ID); a != b {
-			return a < b
-		}
-		return out[i].ID < out[j].ID
-	})
+	sort.Slice(out, func(i, j int) bool { return failover.CallIDLess(out[i].ID, out[j].ID) })
 	for len(out) < lines {
 		out = append(out, nil)
 	}
 	return out
-}
-
-func idOrder(id string) int {
-	n, err := strconv.Atoi(id)
-	if err != nil {
-		return 1 << 30
-	}
-	return n
 }
 
 // Focus is the call the soft keys act on: the selected one, else the most pressing: ringing here, then
@@ -164,7 +149,7 @@ func (m *Model) Focus() *CallView {
 	for _, st := range []string{"incoming", "active", "ringing", "dialing", "held"} {
 		var best *CallView
 		for _, c := range m.Calls {
-			if c.State == st && (best == nil || idOrder(c.ID) > idOrder(best.ID)) {
+			if c.State == st && (best == nil || failover.CallIDLess(best.ID, c.ID)) {
 				best = c
 			}
 		}

@@ -65,16 +65,23 @@ func (m *Manager) callStatus() []CallStatus {
 			RxPackets: ci.Stats.RxPackets, TxPackets: ci.Stats.TxPackets, Lost: ci.Stats.Lost, JitterMs: ci.Stats.JitterMs,
 			SRTP: ci.Stats.SRTP})
 	}
-	sort.Slice(out, func(i, j int) bool { return callOrder(out[i].ID) < callOrder(out[j].ID) })
+	sort.Slice(out, func(i, j int) bool { return CallIDLess(out[i].ID, out[j].ID) })
 	return out
 }
 
-func callOrder(id string) int {
-	n, err := strconv.Atoi(id)
-	if err != nil {
-		return 1 << 30
+// CallIDLess is the order calls are listed in, the status event's and the window's alike: the agent's
+// numeric ids in the order the calls began; anything else after them, by name (never map order).
+func CallIDLess(a, b string) bool {
+	na, ea := strconv.Atoi(a)
+	nb, eb := strconv.Atoi(b)
+	switch {
+	case ea == nil && eb == nil:
+		return na < nb
+	case ea == nil || eb == nil:
+		return ea == nil
+	default:
+		return a < b
 	}
-	return n
 }
 
 // admit decides about an incoming call (the agent asks, from its own goroutine).
@@ -257,7 +264,7 @@ func (m *Manager) Conference() error {
 				ids = append(ids, id)
 			}
 		}
-		sort.Slice(ids, func(i, j int) bool { return callOrder(ids[i]) < callOrder(ids[j]) })
+		sort.Slice(ids, func(i, j int) bool { return CallIDLess(ids[i], ids[j]) })
 		return nil
 	})
 	if err != nil {
@@ -299,7 +306,7 @@ func (m *Manager) pickCall(id string, prefer []phone.CallState) (string, error) 
 	for _, st := range prefer {
 		best := ""
 		for cid, ci := range m.calls {
-			if ci.State == st && (best == "" || callOrder(cid) > callOrder(best)) {
+			if ci.State == st && (best == "" || CallIDLess(best, cid)) {
 				best = cid
 			}
 		}

@@ -3,6 +3,7 @@ package failover
 import (
 	"errors"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,13 @@ func TestAnsweringAWaitingCallHoldsTheActiveOne(t *testing.T) {
 	i, j := slices.Index(h.agent.log, "hold 1"), slices.Index(h.agent.log, "answer 2")
 	if i < 0 || j < 0 || i > j {
 		t.Fatalf("log %v: want call 1 held, then call 2 answered", h.agent.log)
+	}
+}
+
+func TestCallIDLess(t *testing.T) {
+	ids := []string{"c2", "10", "2", "c1", "1"}
+	sort.Slice(ids, func(i, j int) bool { return CallIDLess(ids[i], ids[j]) })
+	if want := []string{"1", "2", "10", "c1", "c2"}; !slices.Equal(ids, want) {
+		t.Fatalf("order %v, want %v", ids, want)
 	}
 }
