@@ -200,28 +200,27 @@ func run() int {
 	return runWindow(ctx, c, path, broken, listener, logger)
 }
 
-// dialWhenReady dials target once the phone has service (a link that started the phone), or gives up
-// after 20 s without it.
+// dialWhenReady dials target as soon as the manager's gate allows it (a link that started the phone), or
+// gives up after 20 s. The gate decides, not this function: which stages allow a call is failover's rule.
 func dialWhenReady(ctx context.Context, m *failover.Manager, target string, logger *slog.Logger) {
 	sub := m.Subscribe()
 	defer sub.Close()
 	limit := time.After(20 * time.Second)
 	for {
+		if m.Check(failover.ActDial, target) == nil {
+			if err := m.Request(failover.ActDial, target); err != nil {
+				logger.Warn("the link's call", "target", target, "error", err)
+			}
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-limit:
 			logger.Warn("no service: the link's call was not placed", "target", target)
 			return
-		case ev, ok := <-sub.C:
+		case _, ok := <-sub.C: // something changed: ask the gate again
 			if !ok {
-				return
-			}
-			if se, isStage := ev.(*failover.StageEvent); isStage &&
-				(se.Stage == failover.StageNormal || se.Stage == failover.StageAlternate) {
-				if err := m.Request(failover.ActDial, target); err != nil {
-					logger.Warn("the link's call", "target", target, "error", err)
-				}
 				return
 			}
 		}
