@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 
 	"stayline/config"
@@ -60,20 +58,9 @@ func Path(configPath string) string { return filepath.Join(filepath.Dir(configPa
 // never overwritten, and the error says so.
 func Open(path string) (*Store, error) {
 	s := &Store{path: path}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, fmt.Errorf("read contacts: %w", err)
-	}
 	var f fileFormat
-	if err := json.Unmarshal(data, &f); err != nil {
-		keep := path + ".damaged-" + time.Now().UTC().Format("20060102T150405")
-		if rerr := os.Rename(path, keep); rerr != nil {
-			return s, fmt.Errorf("contacts %s are damaged (%v) and could not be set aside: %w", path, err, rerr)
-		}
-		return s, fmt.Errorf("contacts %s were damaged (%v); kept as %s, starting a new directory", path, err, keep)
+	if err := config.ReadJSONFile(path, "contacts", &f); err != nil {
+		return s, err
 	}
 	for _, c := range f.Contacts {
 		if c.Check() == nil {

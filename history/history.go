@@ -6,9 +6,7 @@ package history
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -65,20 +63,9 @@ func Open(path string, max int) (*Store, error) {
 		max = DefaultMax
 	}
 	s := &Store{path: path, max: max, changed: make(chan struct{}, 1)}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, fmt.Errorf("read call history: %w", err)
-	}
 	var f fileFormat
-	if err := json.Unmarshal(data, &f); err != nil {
-		keep := path + ".damaged-" + time.Now().UTC().Format("20060102T150405")
-		if rerr := os.Rename(path, keep); rerr != nil {
-			return s, fmt.Errorf("call history %s is damaged (%v) and could not be set aside: %w", path, err, rerr)
-		}
-		return s, fmt.Errorf("call history %s was damaged (%v); kept as %s, starting a new one", path, err, keep)
+	if err := config.ReadJSONFile(path, "call history", &f); err != nil {
+		return s, err
 	}
 	s.entries = f.Calls
 	if len(s.entries) > max {
