@@ -345,13 +345,7 @@ func TestTransferredByBaresip(t *testing.T) {
 	bs := labtest.Baresip(t, "1003", k.Addr())
 	far := labtest.FarEnd(t, "1002", k.Addr())
 	a := registeredAgent(t, k, config.TransportUDP)
-	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs.WaitEvent("CALL_INCOMING", 3*time.Second)
-	bs.Command("accept", "")
-	waitCall(t, a, id, CallActive, 3*time.Second)
+	id := callBaresip(t, a, bs, "1003")
 	if _, err := bs.Command("transfer", "sip:1002@127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -384,13 +378,7 @@ func TestConferenceMixesTheParties(t *testing.T) {
 	if err := a.Hold(echo); err != nil {
 		t.Fatal(err)
 	}
-	tone, err := a.Dial(context.Background(), 0, "1003", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs.WaitEvent("CALL_INCOMING", 3*time.Second)
-	bs.Command("accept", "")
-	waitCall(t, a, tone, CallActive, 3*time.Second)
+	tone := callBaresip(t, a, bs, "1003")
 	eventually(t, 3*time.Second, "baresip's tone", func() bool { return callStats(t, a, tone).RxLevel > 1000 })
 	if err := a.Conference(echo, tone); err != nil {
 		t.Fatal(err)
@@ -483,13 +471,7 @@ func widebandCall(t *testing.T, codec string) {
 	bs := labtest.Baresip(t, "1003", k.Addr())
 	a := registeredAgent(t, k, config.TransportUDP)
 	a.opts.Codecs = []string{codec}
-	id, err := a.Dial(context.Background(), 0, "1003", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs.WaitEvent("CALL_INCOMING", 3*time.Second)
-	bs.Command("accept", "")
-	waitCall(t, a, id, CallActive, 3*time.Second)
+	id := callBaresip(t, a, bs, "1003")
 	c, err := a.lookup(id)
 	if err != nil {
 		t.Fatal(err)
@@ -582,4 +564,19 @@ func TestCallOverTCPAndHangupAfterTheProxyDied(t *testing.T) {
 	if far.Received("BYE") != 1 {
 		t.Fatal("the BYE did not reach the far end")
 	}
+}
+
+// callBaresip dials user's baresip from a, has it accept, and waits until the call is active on a.
+func callBaresip(t *testing.T, a *Agent, bs *lab.Baresip, user string) string {
+	t.Helper()
+	id, err := a.Dial(context.Background(), 0, user, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.WaitEvent("CALL_INCOMING", 3*time.Second); err != nil {
+		t.Fatalf("baresip %s: %v", user, err)
+	}
+	bs.Command("accept", "")
+	waitCall(t, a, id, CallActive, 3*time.Second)
+	return id
 }

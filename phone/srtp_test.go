@@ -148,13 +148,7 @@ func TestSRTPWithBaresip(t *testing.T) {
 	t.Run("phone requires, calls baresip srtp-mand", func(t *testing.T) {
 		bs := labtest.BaresipWith(t, "1003", k.Addr(), lab.BaresipOptions{MediaEnc: "srtp-mand"})
 		a := srtpAgent(t, k, SRTPRequire)
-		id, err := a.Dial(context.Background(), 0, "1003", time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bs.WaitEvent("CALL_INCOMING", 3*time.Second)
-		bs.Command("accept", "")
-		waitCall(t, a, id, CallActive, 3*time.Second)
+		id := callBaresip(t, a, bs, "1003")
 		encryptedTone(t, a, id)
 	})
 	t.Run("baresip srtp-mand calls, phone requires", func(t *testing.T) {
@@ -171,25 +165,13 @@ func TestSRTPWithBaresip(t *testing.T) {
 	t.Run("phone offers, baresip best effort", func(t *testing.T) {
 		bs := labtest.BaresipWith(t, "1006", k.Addr(), lab.BaresipOptions{MediaEnc: "srtp"})
 		a := srtpAgent(t, k, SRTPOffer)
-		id, err := a.Dial(context.Background(), 0, "1006", time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bs.WaitEvent("CALL_INCOMING", 3*time.Second)
-		bs.Command("accept", "")
-		waitCall(t, a, id, CallActive, 3*time.Second)
+		id := callBaresip(t, a, bs, "1006")
 		encryptedTone(t, a, id)
 	})
 	t.Run("phone offers, baresip without SRTP: plain RTP", func(t *testing.T) {
 		bs := labtest.Baresip(t, "1007", k.Addr())
 		a := srtpAgent(t, k, SRTPOffer)
-		id, err := a.Dial(context.Background(), 0, "1007", time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bs.WaitEvent("CALL_INCOMING", 3*time.Second)
-		bs.Command("accept", "")
-		waitCall(t, a, id, CallActive, 3*time.Second)
+		id := callBaresip(t, a, bs, "1007")
 		rec := &recorder{}
 		c, _ := a.lookup(id)
 		c.media.setAudio(audio.Silence{}, rec)
