@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"stayline/config"
+	"stayline/lab"
 	"stayline/lab/labtest"
 )
 
@@ -51,13 +52,13 @@ func TestFleetFailsOverAndBack(t *testing.T) {
 func TestTrafficAccounting(t *testing.T) {
 	at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
 	tr := Traffic{RetryAfter: 2 * time.Second, Messages: []Message{
-		{Server: "alternate", User: "1001", CallID: "a", CSeq: 1, Overload: true, At: at(0)},
-		{Server: "alternate", User: "1002", CallID: "b", CSeq: 1, At: at(10)},             // challenged
-		{Server: "alternate", User: "1002", CallID: "b", CSeq: 2, Auth: true, At: at(11)}, // its answer: same attempt
-		{Server: "alternate", User: "1001", CallID: "a", CSeq: 2, At: at(1500)},           // 0.5 s too early
-		{Server: "alternate", User: "1001", CallID: "a", CSeq: 3, Auth: true, At: at(1501)},
-		{Server: "home", User: "1002", CallID: "c", CSeq: 5, Auth: true, At: at(3000)}, // reused credentials
-		{Server: "alternate", User: "1002", CallID: "b", CSeq: 3, Unregister: true, Auth: true, At: at(3100)},
+		{Server: "alternate", Register: lab.Register{User: "1001", CallID: "a", CSeq: 1, Overload: true, At: at(0)}},
+		{Server: "alternate", Register: lab.Register{User: "1002", CallID: "b", CSeq: 1, At: at(10)}},             // challenged
+		{Server: "alternate", Register: lab.Register{User: "1002", CallID: "b", CSeq: 2, Auth: true, At: at(11)}}, // its answer: same attempt
+		{Server: "alternate", Register: lab.Register{User: "1001", CallID: "a", CSeq: 2, At: at(1500)}},           // 0.5 s too early
+		{Server: "alternate", Register: lab.Register{User: "1001", CallID: "a", CSeq: 3, Auth: true, At: at(1501)}},
+		{Server: "home", Register: lab.Register{User: "1002", CallID: "c", CSeq: 5, Auth: true, At: at(3000)}}, // reused credentials
+		{Server: "alternate", Register: lab.Register{User: "1002", CallID: "b", CSeq: 3, Unregister: true, Auth: true, At: at(3100)}},
 	}}
 	if got := tr.Attempts(at(0)); got["1001"] != 2 || got["1002"] != 2 {
 		t.Errorf("attempts = %v, want 1001: 2 (503, then challenge+answer), 1002: 2 (challenge+answer, reused credentials)", got)

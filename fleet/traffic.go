@@ -4,22 +4,15 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"stayline/lab"
 )
 
-// Message is one REGISTER a lab server logged (or refused with 503).
+// Message is one REGISTER a lab server logged (or refused with 503), and which server.
 type Message struct {
-	Server     string // "home" or "alternate"
-	User       string
-	CallID     string
-	CSeq       int
-	Auth       bool // carried credentials (the answer to a challenge, or a reused nonce)
-	Unregister bool // Expires: 0
-	Overload   bool // refused with 503 and Retry-After
-	At         time.Time
+	Server string // "home" or "alternate"
+	lab.Register
 }
 
 // Traffic is every REGISTER both servers logged, in time order.
@@ -28,61 +21,20 @@ type Traffic struct {
 	RetryAfter time.Duration
 }
 
-// ReadTraffic parses the servers' logs (lab.Server.RegisterLines and OverloadLines).
+// ReadTraffic reads the servers' logs (lab.Server.Registers).
 func ReadTraffic(home, alternate *lab.Server, retryAfter int) (Traffic, error) {
 	t := Traffic{RetryAfter: time.Duration(retryAfter) * time.Second}
 	for _, s := range []*lab.Server{home, alternate} {
-		for _, l := range s.RegisterLines() {
-			m, err := parseLine(s.Name, l)
-			if err != nil {
-				return t, err
-			}
-			t.Messages = append(t.Messages, m)
+		rs, err := s.Registers()
+		if err != nil {
+			return t, err
 		}
-		for _, l := range s.OverloadLines() {
-			m, err := parseLine(s.Name, l)
-			if err != nil {
-				return t, err
-			}
-			m.Overload = true
-			t.Messages = append(t.Messages, m)
+		for _, r := range rs {
+			t.Messages = append(t.Messages, Message{Server: s.Name, Register: r})
 		}
 	}
 	sort.SliceStable(t.Messages, func(i, j int) bool { return t.Messages[i].At.Before(t.Messages[j].At) })
 	return t, nil
-}
-
-// parseLine reads "stayline-lab: REGISTER user=1001 callid=x cseq=2 expires=300 auth=149 ... t=1795632256.863676".
-func parseLine(server, line string) (Message, error) {
-	m := Message{Server: server}
-	for _, f := range strings.Fields(line) {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "user":
-			m.User = v
-		case "callid":
-			m.CallID = v
-		case "cseq":
-			m.CSeq, _ = strconv.Atoi(v)
-		case "auth":
-			m.Auth = v != "" && v != "0"
-		case "expires":
-			m.Unregister = v == "0"
-		case "t":
-			sec, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return m, fmt.Errorf("%s log: bad time in %q", server, line)
-			}
-			m.At = time.Unix(0, int64(sec*1e9))
-		}
-	}
-	if m.User == "" || m.At.IsZero() {
-		return m, fmt.Errorf("%s log: unreadable line %q", server, line)
-	}
-	return m, nil
 }
 
 // Buckets counts the REGISTERs (503s included) a server received in each width-long slot of [from, to).

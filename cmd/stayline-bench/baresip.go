@@ -44,7 +44,7 @@ func measureBaresipFailover(b *bench) {
 		}
 		defer bs.Stop()
 		deadline := time.Now().Add(5 * time.Second)
-		for !registeredUser(p.Alternate, "1002") {
+		for !p.Alternate.Registered("1002") {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("baresip did not register on the alternate")
 			}
@@ -89,14 +89,4 @@ func measureBaresipFailover(b *bench) {
 		ours.add(b, float64(recoverWindow.Milliseconds()))
 		return nil
 	})
-}
-
-// registeredUser says whether s has accepted an authenticated REGISTER of user.
-func registeredUser(s *lab.Server, user string) bool {
-	for _, l := range s.RegisterLines() {
-		if contains(l, "user="+user+" ") && !contains(l, "auth= ") && !contains(l, "auth=0 ") && !contains(l, "expires=0") {
-			return true
-		}
-	}
-	return false
 }

@@ -482,7 +482,7 @@ func measureGUI(b *bench) {
 		}
 		defer func() { cmd.Process.Signal(syscall.SIGTERM); waitOrKill(cmd, 5*time.Second) }()
 		deadline := time.Now().Add(10 * time.Second)
-		for !registeredUser(p.Home, "1001") {
+		for !p.Home.Registered("1001") {
 			if time.Now().After(deadline) {
 				return errors.New("the window's phone did not register on home within 10 s")
 			}
@@ -503,8 +503,6 @@ func measureGUI(b *bench) {
 		return nil
 	})
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func waitOrKill(cmd *exec.Cmd, within time.Duration) {
 	done := make(chan struct{})
