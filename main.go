@@ -398,11 +398,18 @@ func runWindow(ctx context.Context, c *core, path string, broken error, listener
 	if err != nil {
 		logger.Warn("contacts", "error", err)
 	}
-	w := stayapp.New(a, c.m, stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Settings: st,
-		History: c.hist, Contacts: dir})
+	opts := stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Voicemail: c.cfg.Calls.Voicemail,
+		Settings: st, History: c.hist, Contacts: dir}
+	if tray := newDesktopTray(a); tray != nil {
+		opts.Tray = tray
+	}
+	w := stayapp.New(a, c.m, opts)
+	w.SetMinimiser(minimiser(w.Win))
+	a.Lifecycle().SetOnStarted(w.RefreshTray)
 	st.apply = func(next *core) {
 		fyne.Do(func() {
 			w.SetExtension(extension(next.cfg))
+			w.SetVoicemail(next.cfg.Calls.Voicemail)
 			w.SetController(next.m)
 		})
 		next.m.Start()
@@ -429,9 +436,15 @@ func runWindow(ctx context.Context, c *core, path string, broken error, listener
 	}
 	go func() {
 		<-ctx.Done()
-		fyne.Do(a.Quit)
+		fyne.Do(func() {
+			w.Stop()
+			a.Quit()
+		})
 	}()
 	w.Win.ShowAndRun()
+	// The window lets go of the tray and the events before the phone shuts down: the shutdown's stage
+	// and call events must not reach a tray whose D-Bus connection has closed.
+	w.Stop()
 	st.current().close() // the core in use (the first, or the one the settings made)
 	return 0
 }

@@ -15,12 +15,16 @@ type CallView struct {
 	ID       string
 	State    string // dialing, ringing, incoming, active, held
 	Remote   string
-	Since    time.Time // when the call entered its state (the talk time counts from "active")
+	Since    time.Time // when the call entered its state
+	Answered time.Time // when it was first answered (the talk timer counts from here, across hold)
 	Codec    string
 	Lost     uint64
 	JitterMs float64
 	Rx       uint64
 	SRTP     string // the suite encrypting the call, "" for plain RTP
+	// Preserved marks a call that was up when the phone lost its server and was kept through the failover.
+	Preserved  bool
+	Conference bool // mixed into the phone's conference
 }
 
 // Quality grades a talking call from its loss and jitter: 4 bars (good) to 1 (poor), 0 when unknown.
@@ -67,6 +71,8 @@ type Model struct {
 	Timeline  []TimelineEntry
 	LastDial  string // for Redial
 	LoggedOff bool
+	// Missing lists the features the server in use does not offer (from the status), for the banner.
+	Missing []string
 }
 
 // NewModel is the model before any event: acquiring service.
@@ -81,6 +87,14 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		m.Message = ""
 		if e.Stage != m.Stage || e.Server != m.Server || len(m.Timeline) == 0 {
 			m.Timeline = append(m.Timeline, TimelineEntry{At: e.At(), Stage: e.Stage, Server: e.Server, Reason: e.Reason})
+		}
+		inService := m.Stage == failover.StageNormal || m.Stage == failover.StageAlternate
+		if inService && e.Stage != m.Stage && e.Stage != failover.StageNormal {
+			for _, c := range m.Calls {
+				if c.State == "active" || c.State == "held" {
+					c.Preserved = true
+				}
+			}
 		}
 		m.Stage, m.Server = e.Stage, e.Server
 		m.LoggedOff = e.Stage == failover.StageNoService && e.Reason == "logged off"
@@ -114,17 +128,41 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		if c.State != e.State {
 			c.Since = at
 		}
+		if e.State == "active" && c.Answered.IsZero() {
+			c.Answered = at
+		}
 		c.State, c.Remote = e.State, e.Remote
 	}
 }
 
-// ApplyStatus refreshes the calls' figures from a status answer.
+// ApplyStatus refreshes the calls' figures, and what the server in use lacks, from a status answer.
 func (m *Model) ApplyStatus(st failover.StatusEvent) {
 	for _, cs := range st.Calls {
 		if c, ok := m.Calls[cs.ID]; ok {
 			c.Codec, c.Lost, c.JitterMs, c.Rx, c.SRTP = cs.Codec, cs.Lost, cs.JitterMs, cs.RxPackets, cs.SRTP
 		}
 	}
+	m.Missing = nil
+	for _, r := range st.Registrations {
+		if r.Active {
+			m.Missing = missingFeatures(r.Features)
+		}
+	}
+}
+
+// featureNames are the server features the banner can name as missing, in the order it names them.
+var featureNames = []struct{ feature, words string }{
+	{"hold", "Hold"}, {"transfer", "Transfer"}, {"conference", "Conference"}, {"mwi", "Message waiting"},
+}
+
+func missingFeatures(offered []string) []string {
+	var out []string
+	for _, f := range featureNames {
+		if !slices.Contains(offered, f.feature) {
+			out = append(out, f.words)
+		}
+	}
+	return out
 }
 
 // Appearances lists the calls in line order (by id), then empty lines up to lines.
@@ -141,12 +179,12 @@ func (m *Model) Appearances(lines int) []*CallView {
 }
 
 // Focus is the call the soft keys act on: the selected one, else the most pressing: ringing here, then
-// talking, dialing, held.
+// talking, ringing there, dialing, held.
 func (m *Model) Focus() *CallView {
 	if c, ok := m.Calls[m.Selected]; ok {
 		return c
 	}
-	for _, st := range []string{"incoming", "active", "ringing", "dialing", "held"} {
+	for _, st := range []string{"incoming", "active", "early", "ringing", "dialing", "held"} {
 		var best *CallView
 		for _, c := range m.Calls {
 			if c.State == st && (best == nil || failover.CallIDLess(best.ID, c.ID)) {
@@ -162,55 +200,97 @@ func (m *Model) Focus() *CallView {
 
 func (m *Model) can(a failover.Action) bool { return slices.Contains(m.Available, a) }
 
-// SoftKeys are the keys under the display: the actions the manager allows now that apply to the focused
-// call (or, with no call, to the phone). A key the stage forbids is not shown.
-func (m *Model) SoftKeys(number string) []Key {
-	var want []Key
-	switch c := m.Focus(); {
-	case c == nil:
-		switch {
-		case number != "":
-			want = append(want, Key{failover.ActDial, "Dial"})
-		case m.LastDial != "":
-			want = append(want, Key{failover.ActDial, "Redial"})
-		}
-		want = append(want, Key{failover.ActFailback, "Failback"}, Key{failover.ActLogin, "Log in"})
-	case c.State == "incoming":
-		want = append(want, Key{failover.ActAnswer, "Answer"}, Key{failover.ActHangup, "Decline"})
-	case c.State == "dialing" || c.State == "ringing":
-		want = append(want, Key{failover.ActHangup, "Cancel"})
-	case c.State == "active":
-		if number != "" {
-			want = append(want, Key{failover.ActTransfer, "Transfer"}, Key{failover.ActDial, "Dial"})
-		}
-		want = append(want, Key{failover.ActHold, "Hold"}, Key{failover.ActConference, "Conf"},
-			Key{failover.ActHangup, "Drop"})
-	case c.State == "held":
-		want = append(want, Key{failover.ActResume, "Resume"}, Key{failover.ActHangup, "Drop"})
-	}
-	var out []Key
-	for _, k := range want {
-		if m.can(k.Action) {
-			out = append(out, k)
+// SlotCount is the number of soft keys under the display. Each call state puts its keys in fixed slots,
+// whatever the stage: a key the stage forbids leaves its slot blank, so Drop is always the fourth key and
+// a user's hand learns the row (docs/ARCHITECTURE.md, "The window").
+const SlotCount = 4
+
+// Slots is the soft-key row; a slot with no Label is blank.
+type Slots [SlotCount]Key
+
+// Labels lists the keys shown, blanks left out.
+func (s Slots) Labels() []string {
+	var out []string
+	for _, k := range s {
+		if k.Label != "" {
+			out = append(out, k.Label)
 		}
 	}
 	return out
 }
 
-// PhoneList is what the Phone button lists: every action possible now.
+// DialCheck is the gate's answer for the number typed: whether it may be dialled now, and whether it is
+// an emergency number (which the gate lets through in every stage).
+type DialCheck struct {
+	Allowed   bool
+	Emergency bool
+}
+
+// SoftKeys are the keys under the display for the focused call (or, with no call, for the phone): each
+// call state has its layout of four slots; a key shows only when the manager allows its action now.
+// number is what is typed; dial is the gate's answer for it.
+func (m *Model) SoftKeys(number string, dial DialCheck) Slots {
+	var want Slots
+	switch c := m.Focus(); {
+	case c == nil:
+		switch {
+		case number != "" && dial.Emergency:
+			want[0] = Key{failover.ActDial, "Emergency"}
+		case number != "":
+			want[0] = Key{failover.ActDial, "Dial"}
+		case m.LastDial != "":
+			want[0] = Key{failover.ActDial, "Redial"}
+		}
+		want[1] = Key{failover.ActFailback, "Failback"}
+		if m.LoggedOff {
+			want[1] = Key{failover.ActLogin, "Log in"}
+		}
+	case c.State == "incoming":
+		want[0] = Key{failover.ActAnswer, "Answer"}
+		want[3] = Key{failover.ActHangup, "Decline"}
+	case c.State == "dialing" || c.State == "ringing" || c.State == "early":
+		want[3] = Key{failover.ActHangup, "Cancel"}
+	case c.State == "active":
+		want = Slots{{failover.ActHold, "Hold"}, {failover.ActTransfer, "Transfer"},
+			{failover.ActConference, "Conf"}, {failover.ActHangup, "Drop"}}
+		if c.Conference {
+			want[2] = Key{}
+		}
+	case c.State == "held":
+		want = Slots{{failover.ActResume, "Resume"}, {}, {failover.ActConference, "Conf"}, {failover.ActHangup, "Drop"}}
+	}
+	for i, k := range want {
+		switch {
+		case k.Label == "":
+		case k.Action == failover.ActDial && number != "":
+			if !dial.Allowed {
+				want[i] = Key{}
+			}
+		case !m.can(k.Action):
+			want[i] = Key{}
+		}
+	}
+	return want
+}
+
+// PhoneList is what the Phone button lists: every action possible now, and Log off whenever the phone is
+// logged in (during failover it is refused with the reason, which the user should read rather than miss).
 func (m *Model) PhoneList() []Key {
 	var out []Key
 	for _, a := range m.Available {
 		out = append(out, Key{a, phoneLabels[a]})
 	}
+	if !m.LoggedOff && !m.can(failover.ActLogoff) {
+		out = append(out, Key{failover.ActLogoff, phoneLabels[failover.ActLogoff]})
+	}
 	return out
 }
 
 var phoneLabels = map[failover.Action]string{
-	failover.ActDial: "Dial", failover.ActAnswer: "Answer", failover.ActHangup: "Hang up",
+	failover.ActDial: "Dial", failover.ActAnswer: "Answer", failover.ActHangup: "Drop",
 	failover.ActHold: "Hold", failover.ActResume: "Resume", failover.ActDTMF: "Send tones",
 	failover.ActTransfer: "Transfer", failover.ActConference: "Conference", failover.ActLogoff: "Log off",
-	failover.ActLogin: "Log in", failover.ActFailback: "Return to home server",
+	failover.ActLogin: "Log in", failover.ActFailback: "Failback",
 }
 
 // StageText is the display's line for the stage (the seed's wording where it has one).
@@ -229,6 +309,55 @@ func (m *Model) StageText() string {
 		return "No service"
 	}
 	return ""
+}
+
+// ServiceText says in a few words where the phone's service is: the tray's tooltip.
+func (m *Model) ServiceText() string {
+	switch {
+	case m.LoggedOff:
+		return "logged off"
+	case m.Stage == failover.StageNormal:
+		return "normal service on " + m.Server
+	case m.Stage == failover.StageTransition:
+		return "failover: looking for a server"
+	case m.Stage == failover.StageAlternate:
+		return "limited service on the alternate server " + m.Server
+	case m.Stage == failover.StageFailback:
+		return "failback: returning to the home server"
+	}
+	return "no service"
+}
+
+// Banner is the display's line across the top during failover: what is missing now, in words. Empty in
+// normal service.
+func (m *Model) Banner() string {
+	switch {
+	case m.LoggedOff:
+		return "Logged off: no calls arrive. Log in to take calls; emergency numbers still work."
+	case m.Stage == failover.StageTransition:
+		return "Failover: new calls, hold, transfer and conference are unavailable until the phone has a server."
+	case m.Stage == failover.StageFailback:
+		return "Failback: new calls, hold, transfer and conference wait until the phone is back home."
+	case m.Stage == failover.StageNoService:
+		return "No server answers: calls cannot be made or taken. Emergency numbers are still tried."
+	case m.Stage == failover.StageAlternate && len(m.Missing) > 0:
+		return fmt.Sprintf("%s unavailable on the alternate server %s.", joinWords(m.Missing), m.Server)
+	case m.Stage == failover.StageAlternate:
+		return "On the alternate server " + m.Server + "; log off is unavailable until the phone is home."
+	}
+	return ""
+}
+
+// joinWords is "A", "A and B", "A, B and C".
+func joinWords(w []string) string {
+	if len(w) < 2 {
+		return strings.Join(w, "")
+	}
+	rest := make([]string, len(w)-1)
+	for i, s := range w[1:] {
+		rest[i] = strings.ToLower(s)
+	}
+	return strings.Join(append([]string{w[0]}, rest[:len(rest)-1]...), ", ") + " and " + rest[len(rest)-1]
 }
 
 // TimelineText is the timeline as plain text, one line a change with how long the stage lasted, for the

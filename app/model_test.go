@@ -25,7 +25,7 @@ func modelIn(stage failover.Stage, loggedOff bool, calls ...CallView) *Model {
 		switch c.State {
 		case "dialing":
 			counts.Dialing++
-		case "ringing":
+		case "ringing", "early":
 			counts.Ringing++
 		case "incoming":
 			counts.Incoming++
@@ -46,12 +46,40 @@ func modelIn(stage failover.Stage, loggedOff bool, calls ...CallView) *Model {
 	return m
 }
 
-// Every soft-key state of every failover stage (§2 table, the seed's "certain soft keys may not
-// display"): home offers every feature, the alternate (branch) offers hold only.
+// slotText is the four slots as "A|B|_|D", "_" for a blank one.
+func slotText(s Slots) string {
+	var out []string
+	for _, k := range s {
+		if k.Label == "" {
+			out = append(out, "_")
+		} else {
+			out = append(out, k.Label)
+		}
+	}
+	return strings.Join(out, "|")
+}
+
+// gateDial is what the real gate says about dialling number in m's stage, as the window asks it.
+func gateDial(m *Model, number string) DialCheck {
+	cfg := config.Default()
+	emergency := cfg.IsEmergency(number)
+	if number == "" {
+		return DialCheck{}
+	}
+	if emergency {
+		return DialCheck{Allowed: true, Emergency: true}
+	}
+	return DialCheck{Allowed: m.can(failover.ActDial)}
+}
+
+// Every soft-key state of every failover stage (the seed's "certain soft keys may not display"), slot by
+// slot: a key keeps its place in every stage and a forbidden one leaves its slot blank. Home offers every
+// feature, the alternate (branch) offers hold only.
 func TestSoftKeysOfEveryStageAndCallState(t *testing.T) {
 	stages := []failover.Stage{failover.StageNormal, failover.StageTransition, failover.StageAlternate,
 		failover.StageFailback, failover.StageNoService}
 	call := func(id, state string) CallView { return CallView{ID: id, State: state, Remote: "1002@x"} }
+	const blank = "_|_|_|_"
 	cases := []struct {
 		name   string
 		calls  []CallView
@@ -59,19 +87,21 @@ func TestSoftKeysOfEveryStageAndCallState(t *testing.T) {
 		redial bool
 		want   [5]string // normal, transition, alternate, failback, noservice
 	}{
-		{"idle", nil, "", false, [5]string{"", "", "Failback", "", ""}},
-		{"idle, number typed", nil, "1002", false, [5]string{"Dial", "", "Dial Failback", "", ""}},
-		{"idle, last number", nil, "", true, [5]string{"Redial", "", "Redial Failback", "", ""}},
+		{"idle", nil, "", false, [5]string{blank, blank, "_|Failback|_|_", blank, blank}},
+		{"idle, number typed", nil, "1002", false, [5]string{"Dial|_|_|_", blank, "Dial|Failback|_|_", blank, blank}},
+		{"idle, emergency typed", nil, "911", false, [5]string{"Emergency|_|_|_", "Emergency|_|_|_",
+			"Emergency|Failback|_|_", "Emergency|_|_|_", "Emergency|_|_|_"}},
+		{"idle, last number", nil, "", true, [5]string{"Redial|_|_|_", blank, "Redial|Failback|_|_", blank, blank}},
 		{"incoming", []CallView{call("1", "incoming")}, "", false,
-			[5]string{"Answer Decline", "Decline", "Answer Decline", "Answer Decline", "Decline"}},
-		{"dialing", []CallView{call("1", "dialing")}, "", false, [5]string{"Cancel", "Cancel", "Cancel", "Cancel", "Cancel"}},
-		{"ringing", []CallView{call("1", "ringing")}, "", false, [5]string{"Cancel", "Cancel", "Cancel", "Cancel", "Cancel"}},
-		{"active", []CallView{call("1", "active")}, "", false, [5]string{"Hold Drop", "Drop", "Hold Drop", "Drop", "Drop"}},
-		{"active, number typed", []CallView{call("1", "active")}, "1003", false,
-			[5]string{"Transfer Dial Hold Drop", "Drop", "Dial Hold Drop", "Drop", "Drop"}},
-		{"held", []CallView{call("1", "held")}, "", false, [5]string{"Resume Drop", "Drop", "Resume Drop", "Drop", "Drop"}},
+			[5]string{"Answer|_|_|Decline", "_|_|_|Decline", "Answer|_|_|Decline", "Answer|_|_|Decline", "_|_|_|Decline"}},
+		{"dialing", []CallView{call("1", "dialing")}, "", false, [5]string{"_|_|_|Cancel", "_|_|_|Cancel", "_|_|_|Cancel", "_|_|_|Cancel", "_|_|_|Cancel"}},
+		{"early media", []CallView{call("1", "early")}, "", false, [5]string{"_|_|_|Cancel", "_|_|_|Cancel", "_|_|_|Cancel", "_|_|_|Cancel", "_|_|_|Cancel"}},
+		{"active", []CallView{call("1", "active")}, "", false,
+			[5]string{"Hold|Transfer|_|Drop", "_|_|_|Drop", "Hold|_|_|Drop", "_|_|_|Drop", "_|_|_|Drop"}},
+		{"held", []CallView{call("1", "held")}, "", false,
+			[5]string{"Resume|_|_|Drop", "_|_|_|Drop", "Resume|_|_|Drop", "_|_|_|Drop", "_|_|_|Drop"}},
 		{"active and held", []CallView{call("1", "held"), call("2", "active")}, "", false,
-			[5]string{"Hold Conf Drop", "Drop", "Hold Drop", "Drop", "Drop"}},
+			[5]string{"Hold|Transfer|Conf|Drop", "_|_|_|Drop", "Hold|_|_|Drop", "_|_|_|Drop", "_|_|_|Drop"}},
 	}
 	for _, c := range cases {
 		for i, st := range stages {
@@ -79,35 +109,75 @@ func TestSoftKeysOfEveryStageAndCallState(t *testing.T) {
 			if c.redial {
 				m.LastDial = "1002"
 			}
-			if got := labels(m.SoftKeys(c.number)); got != c.want[i] {
+			if got := slotText(m.SoftKeys(c.number, gateDial(m, c.number))); got != c.want[i] {
 				t.Errorf("%s in %s: soft keys %q, want %q", c.name, st, got, c.want[i])
 			}
 		}
 	}
 	m := modelIn(failover.StageNoService, true)
-	if got := labels(m.SoftKeys("")); got != "Log in" {
-		t.Errorf("logged off: soft keys %q, want Log in", got)
+	if got := slotText(m.SoftKeys("", DialCheck{})); got != "_|Log in|_|_" {
+		t.Errorf("logged off: soft keys %q", got)
+	}
+	if got := slotText(m.SoftKeys("911", gateDial(m, "911"))); got != "Emergency|Log in|_|_" {
+		t.Errorf("logged off, 911 typed: soft keys %q", got)
+	}
+	conf := modelIn(failover.StageNormal, false, CallView{ID: "1", State: "active", Conference: true}, CallView{ID: "2", State: "held"})
+	if got := slotText(conf.SoftKeys("", DialCheck{})); got != "Hold|Transfer|_|Drop" {
+		t.Errorf("in a conference: soft keys %q (Conf offered again)", got)
 	}
 }
 
-// The Phone button lists every action possible now, Log off included (normal only).
+// The Phone button lists every action possible now, and Log off whenever logged in (refused with its
+// reason during failover).
 func TestPhoneListOfEveryStage(t *testing.T) {
 	want := map[failover.Stage]string{
 		failover.StageNormal:     "Dial Log off",
-		failover.StageTransition: "",
-		failover.StageAlternate:  "Dial Return to home server",
-		failover.StageFailback:   "",
-		failover.StageNoService:  "",
+		failover.StageTransition: "Log off",
+		failover.StageAlternate:  "Dial Failback Log off",
+		failover.StageFailback:   "Log off",
+		failover.StageNoService:  "Log off",
 	}
 	for st, w := range want {
 		if got := labels(modelIn(st, false).PhoneList()); got != w {
 			t.Errorf("%s: Phone list %q, want %q", st, got, w)
 		}
 	}
+	if got := labels(modelIn(failover.StageNoService, true).PhoneList()); got != "Log in" {
+		t.Errorf("logged off: Phone list %q", got)
+	}
 	active := modelIn(failover.StageNormal, false, CallView{ID: "1", State: "active"})
-	if got := labels(active.PhoneList()); got != "Dial Hang up Hold Send tones Transfer Log off" {
+	if got := labels(active.PhoneList()); got != "Dial Drop Hold Send tones Transfer Log off" {
 		t.Errorf("normal with a call: %q", got)
 	}
+}
+
+// The banner names what is missing in each stage.
+func TestBannerNamesWhatIsMissing(t *testing.T) {
+	m := modelIn(failover.StageAlternate, false)
+	m.Server = "branch"
+	m.ApplyStatus(failover.StatusEvent{Registrations: []failover.RegistrationStatus{
+		{Server: "home"}, {Server: "branch", Active: true, Features: []string{"hold"}}}})
+	if got := m.Banner(); got != "Transfer, conference and message waiting unavailable on the alternate server branch." {
+		t.Errorf("alternate banner %q", got)
+	}
+	for st, words := range map[failover.Stage]string{failover.StageNormal: "", failover.StageTransition: "new calls",
+		failover.StageFailback: "back home", failover.StageNoService: "Emergency numbers are still tried"} {
+		if got := modelIn(st, false).Banner(); (words == "") != (got == "") || !strings.Contains(got, words) {
+			t.Errorf("%s banner %q, want %q in it", st, got, words)
+		}
+	}
+	if got := modelIn(failover.StageNoService, true).Banner(); !strings.HasPrefix(got, "Logged off") {
+		t.Errorf("logged off banner %q", got)
+	}
+}
+
+// labels is a key list as space-separated labels.
+func labels(keys []Key) string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.Label)
+	}
+	return strings.Join(out, " ")
 }
 
 func TestSelectedAppearanceGetsTheKeys(t *testing.T) {
@@ -116,7 +186,7 @@ func TestSelectedAppearanceGetsTheKeys(t *testing.T) {
 		t.Fatal("without a selection the active call has the keys")
 	}
 	m.Selected = "1"
-	if got := labels(m.SoftKeys("")); got != "Resume Drop" {
+	if got := slotText(m.SoftKeys("", DialCheck{})); got != "Resume|_|Conf|Drop" {
 		t.Fatalf("selected held call: %q", got)
 	}
 }
@@ -137,7 +207,7 @@ func TestModelFollowsEvents(t *testing.T) {
 	}
 	m.Apply(stage(failover.StageTransition, "", "home: no answer", t0.Add(time.Minute)), t0)
 	m.Apply(stage(failover.StageAlternate, "branch", "registered on branch", t0.Add(time.Minute+800*time.Millisecond)), t0)
-	if m.Message != "" || m.StageText() != "Limited phone service" || m.Calls["1"].State != "active" {
+	if m.Message != "" || m.StageText() != "Limited phone service" || m.Calls["1"].State != "active" || !m.Calls["1"].Preserved {
 		t.Fatalf("after failover: message %q, text %q", m.Message, m.StageText())
 	}
 	m.Apply(&failover.MWIEvent{Waiting: true, Server: "home"}, t0)
@@ -170,7 +240,7 @@ func TestCallQuality(t *testing.T) {
 
 func TestAppearanceSaysWhenACallIsEncrypted(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 30, 0, time.UTC)
-	plain := CallView{ID: "c1", State: "active", Remote: "sip:1002@lab", Since: now.Add(-30 * time.Second), Rx: 100}
+	plain := CallView{ID: "c1", State: "active", Remote: "sip:1002@lab", Answered: now.Add(-30 * time.Second), Rx: 100}
 	secure := plain
 	secure.SRTP = "AES_CM_128_HMAC_SHA1_80"
 	if got := appearanceText(1, &plain, shortRemote, now); strings.Contains(got, "encrypted") {
@@ -178,5 +248,17 @@ func TestAppearanceSaysWhenACallIsEncrypted(t *testing.T) {
 	}
 	if got := appearanceText(1, &secure, shortRemote, now); !strings.Contains(got, "encrypted") || !strings.Contains(got, "00:30") {
 		t.Errorf("SRTP call shown as %q, want its talk time and 'encrypted'", got)
+	}
+}
+
+// The talk timer counts from the answer, across hold and resume.
+func TestTalkTimerSurvivesHold(t *testing.T) {
+	m := NewModel()
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i, st := range []string{"dialing", "active", "held", "active"} {
+		m.Apply(&failover.CallEvent{ID: "1", State: st, Remote: "1002@x"}, at.Add(time.Duration(i)*time.Minute))
+	}
+	if got := appearanceText(1, m.Calls["1"], shortRemote, at.Add(4*time.Minute)); !strings.Contains(got, "03:00") {
+		t.Fatalf("after hold and resume: %q, want 03:00 of talk", got)
 	}
 }

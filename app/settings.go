@@ -2,11 +2,14 @@ package app
 
 import (
 	"fmt"
+	"image/color"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
@@ -52,23 +55,91 @@ type Settings struct {
 	DNS, Spread               *widget.Entry
 	Codecs                    map[string]*widget.Check
 	Error                     *widget.Label
+	Tabs                      *container.AppTabs
 	Content                   fyne.CanvasObject
 }
 
 var codecNames = []string{"PCMU", "PCMA", "G722", "opus"}
 
-// NewSettings builds the form from the store's configuration.
+// NewSettings builds the form from the store's configuration: a tab each for the account, the servers,
+// the failover policies and the sound. Every tab scrolls when it is taller than the dialog.
 func NewSettings(store SettingsStore) *Settings {
 	cfg := store.Config()
-	s := &Settings{store: store, servers: append([]config.Server(nil), cfg.Servers...), SrvFeatures: map[config.Feature]*widget.Check{},
-		Codecs: map[string]*widget.Check{}}
-	entry := func(v string) *widget.Entry { e := widget.NewEntry(); e.SetText(v); return e }
-	s.User, s.DisplayName, s.Domain = entry(cfg.Account.User), entry(cfg.Account.DisplayName), entry(cfg.Account.Domain)
+	s := &Settings{store: store, servers: append([]config.Server(nil), cfg.Servers...), sel: -1,
+		SrvFeatures: map[config.Feature]*widget.Check{}, Codecs: map[string]*widget.Check{}}
+	s.Error = widget.NewLabel("")
+	s.Error.Wrapping = fyne.TextWrapWord
+	s.Error.Importance = widget.DangerImportance
+	s.Tabs = container.NewAppTabs(settingsTab("Account", s.accountTab(cfg)), settingsTab("Servers", s.serversTab(cfg)),
+		settingsTab("Failover", s.failoverTab(cfg)), settingsTab("Audio", s.audioTab(cfg)))
+	s.Content = container.NewBorder(nil, s.Error, nil, nil, s.Tabs)
+	if len(s.servers) > 0 {
+		s.ServerList.Select(0)
+	}
+	return s
+}
+
+// settingsTab is a tab whose content scrolls up and down rather than being cut.
+func settingsTab(name string, content fyne.CanvasObject) *container.TabItem {
+	return container.NewTabItem(name, container.NewVScroll(content))
+}
+
+func textEntry(v string) *widget.Entry {
+	e := widget.NewEntry()
+	e.SetText(v)
+	return e
+}
+
+func (s *Settings) accountTab(cfg *config.Config) fyne.CanvasObject {
+	s.User, s.DisplayName, s.Domain = textEntry(cfg.Account.User), textEntry(cfg.Account.DisplayName), textEntry(cfg.Account.Domain)
 	s.Password = widget.NewPasswordEntry()
 	s.Password.SetText(cfg.Account.Password)
-	account := widget.NewForm(widget.NewFormItem("Extension", s.User), widget.NewFormItem("Display name", s.DisplayName),
+	return widget.NewForm(widget.NewFormItem("Extension", s.User), widget.NewFormItem("Display name", s.DisplayName),
 		widget.NewFormItem("Password", s.Password), widget.NewFormItem("Domain", s.Domain))
+}
 
+// serverListRows is how many servers the list shows without scrolling (a half row hints at more).
+const serverListRows = 3.5
+
+// serversTab is the server list in priority order (the first is home), its buttons, the selected
+// server's editor, and the name server.
+func (s *Settings) serversTab(cfg *config.Config) fyne.CanvasObject {
+	s.ServerList = widget.NewList(func() int { return len(s.servers) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("server")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(s.serverLine(i)) })
+	s.ServerList.OnSelected = func(i widget.ListItemID) { s.keepServer(); s.showServer(i) }
+	s.AddServer = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.addServer)
+	s.RemoveServer = widget.NewButtonWithIcon("Remove", theme.ContentRemoveIcon(), s.removeServer)
+	s.UpServer = widget.NewButtonWithIcon("Up", theme.MoveUpIcon(), func() { s.moveServer(-1) })
+	s.DownServer = widget.NewButtonWithIcon("Down", theme.MoveDownIcon(), func() { s.moveServer(1) })
+	buttons := container.NewGridWithColumns(4, s.AddServer, s.RemoveServer, s.UpServer, s.DownServer)
+	s.DNS = textEntry(cfg.SIP.DNS)
+	s.DNS.SetPlaceHolder("the system's")
+	dns := widget.NewForm(widget.NewFormItem("Name server for domains", s.DNS))
+	return container.NewVBox(withMinHeight(s.ServerList, serverListRows*listRowHeight()), buttons, s.serverEditor(),
+		widget.NewSeparator(), dns)
+}
+
+// serverLine is the list's line for server i: its place, name, address and transport.
+func (s *Settings) serverLine(i int) string {
+	srv := s.servers[i]
+	tp := string(srv.Transport)
+	if srv.TransportAuto {
+		tp = "auto"
+	}
+	line := fmt.Sprintf("%d. %s  %s/%s", i+1, srv.Name, srv.Address, tp)
+	if i == 0 {
+		line += "  (home)"
+	}
+	return line
+}
+
+// serverEditor edits the selected server.
+func (s *Settings) serverEditor() fyne.CanvasObject {
 	s.SrvName, s.SrvAddress = widget.NewEntry(), widget.NewEntry()
 	// "auto": a server given as a domain lets DNS (NAPTR) choose; for an address it means UDP.
 	s.SrvTransport = widget.NewSelect([]string{transportAuto, "udp", "tcp", "tls"}, nil)
@@ -87,90 +158,81 @@ func NewSettings(store SettingsStore) *Settings {
 		s.SrvFeatures[f] = c
 		feats = append(feats, c)
 	}
-	s.ServerList = widget.NewList(func() int { return len(s.servers) },
-		func() fyne.CanvasObject { return widget.NewLabel("server") },
-		func(i widget.ListItemID, o fyne.CanvasObject) {
-			tp := string(s.servers[i].Transport)
-			if s.servers[i].TransportAuto {
-				tp = "auto"
-			}
-			label := fmt.Sprintf("%d. %s  %s/%s", i+1, s.servers[i].Name, s.servers[i].Address, tp)
-			if i == 0 {
-				label += "  (home)"
-			}
-			o.(*widget.Label).SetText(label)
-		})
-	s.ServerList.OnSelected = func(i widget.ListItemID) { s.keepServer(); s.showServer(i) }
-	s.AddServer = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.addServer)
-	s.RemoveServer = widget.NewButtonWithIcon("Remove", theme.ContentRemoveIcon(), s.removeServer)
-	s.UpServer = widget.NewButtonWithIcon("Up", theme.MoveUpIcon(), func() { s.moveServer(-1) })
-	s.DownServer = widget.NewButtonWithIcon("Down", theme.MoveDownIcon(), func() { s.moveServer(1) })
-	buttons := container.NewHBox(s.AddServer, s.RemoveServer, s.UpServer, s.DownServer)
-	editor := widget.NewForm(widget.NewFormItem("Name", s.SrvName), widget.NewFormItem("Address", s.SrvAddress),
+	return widget.NewForm(widget.NewFormItem("Name", s.SrvName), widget.NewFormItem("Address", s.SrvAddress),
 		widget.NewFormItem("Transport", s.SrvTransport), widget.NewFormItem("Features",
 			container.NewVBox(s.SrvAllFeatures, container.NewGridWithColumns(2, feats...))))
-	s.DNS = entry(cfg.SIP.DNS)
-	s.DNS.SetPlaceHolder("the system's")
-	dnsForm := widget.NewForm(widget.NewFormItem("Name server for domains", s.DNS))
-	servers := container.NewBorder(nil, container.NewVBox(buttons, editor, dnsForm), nil, nil, s.ServerList)
-	s.sel = -1
-	if len(s.servers) > 0 {
-		s.ServerList.Select(0)
-	}
+}
 
+// listRowHeight is the height of one row of a list of labels.
+func listRowHeight() float32 {
+	return widget.NewLabel("x").MinSize().Height + theme.Padding()
+}
+
+// withMinHeight gives o (a list, which would otherwise shrink to one row) at least height.
+func withMinHeight(o fyne.CanvasObject, height float32) fyne.CanvasObject {
+	space := canvas.NewRectangle(color.Transparent)
+	space.SetMinSize(fyne.NewSize(0, height))
+	return container.NewStack(space, o)
+}
+
+func (s *Settings) failoverTab(cfg *config.Config) fyne.CanvasObject {
 	f := cfg.Failover
 	s.Registration = widget.NewSelect([]string{"alternate", "simultaneous"}, nil)
 	s.Registration.SetSelected(string(f.Registration))
 	s.Failback = widget.NewSelect([]string{"auto", "admin"}, nil)
 	s.Failback.SetSelected(string(f.Failback))
-	s.Simultaneous = entry(strconv.Itoa(f.SimultaneousRegistrations))
-	s.KeepInterval, s.KeepTimeout = entry(f.KeepaliveInterval.String()), entry(f.KeepaliveTimeout.String())
-	s.KeepMisses = entry(strconv.Itoa(f.KeepaliveMisses))
-	s.Holddown, s.Expires = entry(f.FailbackHolddown.String()), entry(f.RegisterExpires.String())
-	s.BackoffBase, s.BackoffMax = entry(f.BackoffBase.String()), entry(f.BackoffMax.String())
-	s.Spread = entry(strconv.Itoa(f.FailbackSpread))
-	policies := widget.NewForm(widget.NewFormItem("Registration", s.Registration),
+	s.Simultaneous = textEntry(strconv.Itoa(f.SimultaneousRegistrations))
+	s.KeepInterval, s.KeepTimeout = textEntry(f.KeepaliveInterval.String()), textEntry(f.KeepaliveTimeout.String())
+	s.KeepMisses = textEntry(strconv.Itoa(f.KeepaliveMisses))
+	s.Holddown, s.Expires = textEntry(f.FailbackHolddown.String()), textEntry(f.RegisterExpires.String())
+	s.BackoffBase, s.BackoffMax = textEntry(f.BackoffBase.String()), textEntry(f.BackoffMax.String())
+	s.Spread = textEntry(strconv.Itoa(f.FailbackSpread))
+	return widget.NewForm(widget.NewFormItem("Registration", s.Registration),
 		widget.NewFormItem("Simultaneous registrations", s.Simultaneous), widget.NewFormItem("Failback", s.Failback),
 		widget.NewFormItem("Keep-alive every", s.KeepInterval), widget.NewFormItem("Keep-alive timeout", s.KeepTimeout),
 		widget.NewFormItem("Missed keep-alives", s.KeepMisses), widget.NewFormItem("Failback hold-down", s.Holddown),
-		widget.NewFormItem("Hold-down spread (%)", s.Spread), widget.NewFormItem("Registration lasts", s.Expires), widget.NewFormItem("Retry backoff from", s.BackoffBase),
-		widget.NewFormItem("Retry backoff up to", s.BackoffMax))
+		widget.NewFormItem("Hold-down spread (%)", s.Spread), widget.NewFormItem("Registration lasts", s.Expires),
+		widget.NewFormItem("Retry backoff from", s.BackoffBase), widget.NewFormItem("Retry backoff up to", s.BackoffMax))
+}
 
-	ins, outs, err := store.AudioDevices()
+// audioTab is the sound: the backend, the devices, the codecs offered and the encryption. Its choices
+// stretch to the dialog's width; a long device name is cut short in its choice, not the dialog.
+func (s *Settings) audioTab(cfg *config.Config) fyne.CanvasObject {
+	ins, outs, err := s.store.AudioDevices()
 	s.Backend = widget.NewSelect([]string{"default", "null"}, nil)
 	s.Backend.SetSelected(cfg.Audio.Backend)
-	s.Input = widget.NewSelect(append([]string{systemDefault}, ins...), nil)
-	s.Output = widget.NewSelect(append([]string{systemDefault}, outs...), nil)
+	s.Input = widget.NewSelect(deviceChoices(ins, cfg.Audio.Input), nil)
+	s.Output = widget.NewSelect(deviceChoices(outs, cfg.Audio.Output), nil)
 	s.Input.SetSelected(orDefault(cfg.Audio.Input))
 	s.Output.SetSelected(orDefault(cfg.Audio.Output))
 	var codecs []fyne.CanvasObject
 	for _, n := range codecNames {
 		c := widget.NewCheck(n, nil)
-		for _, have := range cfg.Audio.Codecs {
-			if strings.EqualFold(have, n) {
-				c.SetChecked(true)
-			}
-		}
+		c.SetChecked(slices.ContainsFunc(cfg.Audio.Codecs, func(have string) bool { return strings.EqualFold(have, n) }))
 		s.Codecs[n] = c
 		codecs = append(codecs, c)
 	}
 	s.SRTP = widget.NewSelect([]string{"offer", "require", "off"}, nil)
 	s.SRTP.SetSelected(cfg.Audio.SRTP)
-	audioForm := widget.NewForm(widget.NewFormItem("Sound", s.Backend), widget.NewFormItem("Microphone", s.Input),
-		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Codecs", container.NewHBox(codecs...)),
+	form := widget.NewForm(widget.NewFormItem("Sound", s.Backend), widget.NewFormItem("Microphone", s.Input),
+		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Codecs", container.NewGridWithColumns(2, codecs...)),
 		widget.NewFormItem("Encryption (SRTP)", s.SRTP))
-	var audioBox fyne.CanvasObject = audioForm
-	if err != nil {
-		audioBox = container.NewVBox(audioForm, widget.NewLabel("Devices could not be listed: "+err.Error()))
+	if err == nil {
+		return form
 	}
+	note := widget.NewLabel("Devices could not be listed: " + err.Error())
+	note.Wrapping = fyne.TextWrapWord
+	return container.NewVBox(form, note)
+}
 
-	s.Error = widget.NewLabel("")
-	s.Error.Wrapping = fyne.TextWrapWord
-	s.Error.Importance = widget.DangerImportance
-	tabs := container.NewAppTabs(container.NewTabItem("Account", account), container.NewTabItem("Servers", servers),
-		container.NewTabItem("Failover", container.NewVScroll(policies)), container.NewTabItem("Audio", audioBox))
-	s.Content = container.NewBorder(nil, s.Error, nil, nil, tabs)
-	return s
+// deviceChoices are the devices to choose from: the system's default, those listed, and the configured
+// one even when it is not listed (unplugged, or the devices could not be listed), so that saving keeps it.
+func deviceChoices(listed []string, configured string) []string {
+	out := append([]string{systemDefault}, listed...)
+	if configured != "" && !slices.Contains(out, configured) {
+		out = append(out, configured)
+	}
+	return out
 }
 
 func orDefault(name string) string {
@@ -335,15 +397,22 @@ func (s *Settings) Apply() (warning string, err error) {
 		warning, err = s.store.Save(cfg)
 	}
 	if err != nil {
-		s.Error.SetText("Not saved: " + err.Error())
+		s.showError("Not saved: " + err.Error())
 		return "", err
 	}
-	s.Error.SetText("")
+	s.showError("")
 	return warning, nil
 }
 
-// ShowSettings opens the settings dialog; Save keeps it open while an entry is refused.
-func (w *Window) ShowSettings(store SettingsStore) {
+// showError shows text under the tabs, on as many lines as it takes.
+func (s *Settings) showError(text string) {
+	s.Error.SetText(text)
+	s.Content.Refresh() // the tabs make room for the lines
+}
+
+// ShowSettings opens the settings dialog, as large as the window allows; Save keeps it open while an
+// entry is refused.
+func (w *Window) ShowSettings(store SettingsStore) *Settings {
 	s := NewSettings(store)
 	var d *dialog.CustomDialog
 	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
@@ -359,6 +428,7 @@ func (w *Window) ShowSettings(store SettingsStore) {
 	save.Importance = widget.HighImportance
 	cancel := widget.NewButton("Cancel", func() { d.Hide() })
 	d = dialog.NewCustomWithoutButtons("Settings", container.NewBorder(nil, container.NewHBox(cancel, save), nil, nil, s.Content), w.Win)
-	d.Resize(fyne.NewSize(560, 520))
+	d.Resize(dialogSize(w.Win, fyne.NewSize(560, 700)))
 	d.Show()
+	return s
 }

@@ -2,10 +2,15 @@ package app
 
 import (
 	"errors"
+	"image"
+	"image/draw"
 	"strings"
 	"testing"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"stayline/config"
 )
@@ -143,5 +148,111 @@ func TestSettingsTransportAutoForDomains(t *testing.T) {
 	text, _ := config.Marshal(st.saved, false)
 	if strings.Contains(string(text), "transport") {
 		t.Fatalf("auto written as a transport:\n%s", text)
+	}
+}
+
+// longNames lists devices with long names, and fails to list them when failing is set.
+type longNames struct {
+	*memStore
+	failing bool
+}
+
+func (l longNames) AudioDevices() ([]string, []string, error) {
+	if l.failing {
+		return nil, nil, errors.New("the sound server did not answer: connection refused (pulse: /run/user/1000/pulse/native)")
+	}
+	return []string{"alsa_input.usb-Plantronics_Blackwire_3220_Series_D1CEC32E8B2F4C3DA1B6-00.analog-stereo"},
+		[]string{"alsa_output.pci-0000_00_1f.3.analog-stereo (Built-in Audio Analog Stereo)"}, nil
+}
+
+// openSettings opens the settings dialog on a window of the given size.
+func openSettings(t *testing.T, size fyne.Size, store SettingsStore) (*Window, *Settings) {
+	t.Helper()
+	w, _ := newTestWindow(t)
+	w.Win.Resize(size)
+	return w, w.ShowSettings(store)
+}
+
+// Every tab fits the dialog's width and scrolls up and down instead of being cut, and the dialog fits the
+// window: at the main window's fixed size (which fits a 1366x768 screen at scale 1.5).
+func TestSettingsTabsFitTheDialog(t *testing.T) {
+	for _, size := range []fyne.Size{WindowSize} {
+		for _, failing := range []bool{false, true} {
+			st := longNames{newStore(t), failing}
+			st.cfg.Audio.Output = "alsa_output.pci-0000_00_1f.3.analog-stereo (Built-in Audio Analog Stereo)"
+			w, s := openSettings(t, size, st)
+			assertFitsCanvas(t, w, s.Content)
+			for i, item := range s.Tabs.Items {
+				s.Tabs.SelectIndex(i)
+				if sc, ok := item.Content.(*container.Scroll); !ok || sc.Direction != container.ScrollVerticalOnly {
+					t.Errorf("%v: tab %s does not scroll up and down", size, item.Text)
+				}
+				if min, got := item.Content.MinSize(), item.Content.Size(); got.Width == 0 || min.Width > got.Width {
+					t.Errorf("%v: tab %s needs %v wide, has %v: cut on the right", size, item.Text, min.Width, got.Width)
+				}
+			}
+		}
+	}
+}
+
+func TestSettingsServerListShowsSeveralRows(t *testing.T) {
+	_, s := openSettings(t, WindowSize, newStore(t))
+	s.Tabs.SelectIndex(1)
+	if rows := s.ServerList.Size().Height / listRowHeight(); rows < 3 {
+		t.Fatalf("the server list shows %.1f rows", rows)
+	}
+}
+
+// Each tab as it looks at the main window's size (testdata/settings-*.png; only the dialog, not the
+// window behind it).
+func TestSettingsTabsRender(t *testing.T) {
+	w, s := openSettings(t, WindowSize, newStore(t))
+	for i, item := range s.Tabs.Items {
+		s.Tabs.SelectIndex(i)
+		img := dialogImage(w)
+		test.AssertImageMatches(t, "settings-"+strings.ToLower(item.Text)+".png", img)
+	}
+}
+
+// dialogImage is the window's top dialog, cut out of the window's picture.
+func dialogImage(w *Window) image.Image {
+	c := w.Win.Canvas()
+	content := c.Overlays().Top().(*widget.PopUp).Content
+	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(content)
+	px := func(v float32) int { return int(v * c.Scale()) }
+	size := content.Size()
+	out := image.NewNRGBA(image.Rect(0, 0, px(size.Width), px(size.Height)))
+	draw.Draw(out, out.Bounds(), c.Capture(), image.Pt(px(pos.X), px(pos.Y)), draw.Src)
+	return out
+}
+
+// A refusal too long for one line is shown on as many as it takes, not cut by the buttons under it.
+func TestSettingsRefusalIsShownWhole(t *testing.T) {
+	_, s := openSettings(t, WindowSize, newStore(t))
+	s.KeepTimeout.SetText("soon enough, once the network is back")
+	if _, err := s.Apply(); err == nil {
+		t.Fatal("accepted")
+	}
+	oneLine := widget.NewLabel("x").MinSize().Height
+	if got, need := s.Error.Size().Height, s.Error.MinSize().Height; got < need || need <= oneLine {
+		t.Fatalf("refusal %q shown %v high, needs %v (two lines)", s.Error.Text, got, need)
+	}
+}
+
+// A configured device that is not listed (unplugged, or the devices could not be listed) stays chosen,
+// and saving keeps it.
+func TestSettingsKeepAnUnlistedDevice(t *testing.T) {
+	test.NewTempApp(t)
+	st := longNames{newStore(t), true}
+	st.cfg.Audio.Output = "USB Headset"
+	s := NewSettings(st)
+	if s.Output.Selected != "USB Headset" {
+		t.Fatalf("output shown %q", s.Output.Selected)
+	}
+	if _, err := s.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.saved.Audio.Output; got != "USB Headset" {
+		t.Fatalf("saved output %q", got)
 	}
 }

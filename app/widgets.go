@@ -1,6 +1,8 @@
 package app
 
 import (
+	"image/color"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/theme"
@@ -10,7 +12,17 @@ import (
 // numberEntry is the number field; it says when it gains and loses the focus (for the dial tone).
 type numberEntry struct {
 	widget.Entry
-	onFocus func(bool)
+	onFocus  func(bool)
+	onEscape func()
+}
+
+// TypedKey is part of fyne.Focusable: Escape clears the number (the entry would otherwise swallow it).
+func (e *numberEntry) TypedKey(ev *fyne.KeyEvent) {
+	if ev.Name == fyne.KeyEscape && e.onEscape != nil {
+		e.onEscape()
+		return
+	}
+	e.Entry.TypedKey(ev)
 }
 
 func newNumberEntry() *numberEntry {
@@ -35,10 +47,37 @@ func (e *numberEntry) FocusLost() {
 	}
 }
 
-// canvasBackground is the display's panel: the input background of the current theme, so it follows
-// light and dark.
-func canvasBackground() fyne.CanvasObject {
-	r := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
+// displayPanel is the display's background: a tinted panel, like a desk phone's screen, in the light and
+// the dark theme alike. render keeps its colour in step with the theme.
+func displayPanel() *canvas.Rectangle {
+	r := canvas.NewRectangle(displayColor())
 	r.CornerRadius = theme.InputRadiusSize()
 	return r
+}
+
+// displayColor is a blue-grey screen tint, light on a light theme and dark on a dark one.
+func displayColor() color.Color {
+	r, g, b, _ := theme.Color(theme.ColorNameBackground).RGBA()
+	if (r+g+b)/3 > 0x8000 {
+		return color.NRGBA{R: 0xd6, G: 0xe3, B: 0xe8, A: 0xff}
+	}
+	return color.NRGBA{R: 0x26, G: 0x34, B: 0x3a, A: 0xff}
+}
+
+// widthLayout gives its objects a fixed width and the height they are given (the dial-pad column).
+type widthLayout float32
+
+func (l widthLayout) MinSize(objects []fyne.CanvasObject) fyne.Size {
+	h := float32(0)
+	for _, o := range objects {
+		h = max(h, o.MinSize().Height)
+	}
+	return fyne.NewSize(float32(l), h)
+}
+
+func (l widthLayout) Layout(objects []fyne.CanvasObject, size fyne.Size) {
+	for _, o := range objects {
+		o.Move(fyne.NewPos(0, 0))
+		o.Resize(size)
+	}
 }

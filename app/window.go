@@ -11,15 +11,13 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/dialog"
-	"fyne.io/fyne/v2/driver/desktop"
-	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"stayline/assets"
@@ -30,6 +28,9 @@ import (
 type Controller interface {
 	Subscribe() *failover.Subscription
 	Request(a failover.Action, arg string) error
+	// Check asks the gate whether an action would be allowed now, without doing it.
+	Check(a failover.Action, arg string) error
+	IsEmergency(target string) bool
 	Status() failover.StatusEvent
 	SetMuted(bool)
 	SetVolume(float64)
@@ -42,49 +43,67 @@ type Controller interface {
 type Options struct {
 	Extension string           // "Front desk · 1001"
 	Lines     int              // call appearances
+	Voicemail string           // what the Messages key dials ("" : not set)
 	Now       func() time.Time // the clock (tests fix it)
 	OnQuit    func()           // quits the program; default: the app's Quit
-	Settings  SettingsStore    // where the settings dialog reads and saves (nil: no settings button)
-	History   HistoryStore     // the call history (nil: no history button)
-	Contacts  ContactStore     // the local directory (nil: no contacts button)
+	Tray      Tray             // the system tray (nil: none)
+	// Minimise iconifies the window (false when it could not); closing the window with no tray host
+	// minimises it, so the phone stays reachable.
+	Minimise func() bool
+	Settings SettingsStore // where the settings dialog reads and saves (nil: no settings button)
+	History  HistoryStore  // the call history (nil: no history button)
+	Contacts ContactStore  // the local directory (nil: no contacts button)
 }
 
-// The icons of the status line and the tray.
+// WindowSize is the desk phone's fixed size: it fits a 1366x768 screen at scale 1.5 with a panel.
+var WindowSize = fyne.NewSize(760, 430)
+
+// The icons of the status line.
 var (
-	Icon             = fyne.NewStaticResource("stayline.png", assets.IconPNG)
-	iconTransition   = fyne.NewStaticResource("stage-transition.svg", assets.StageTransitionSVG)
-	iconAlternate    = fyne.NewStaticResource("stage-alternate.svg", assets.StageAlternateSVG)
-	iconFailback     = fyne.NewStaticResource("stage-failback.svg", assets.StageFailbackSVG)
-	iconNoService    = fyne.NewStaticResource("stage-noservice.svg", assets.StageNoServiceSVG)
-	iconLampOn       = fyne.NewStaticResource("lamp-on.svg", assets.LampOnSVG)
-	iconLampOff      = fyne.NewStaticResource("lamp-off.svg", assets.LampOffSVG)
-	stageIcons       = map[failover.Stage]fyne.Resource{failover.StageTransition: iconTransition, failover.StageAlternate: iconAlternate, failover.StageFailback: iconFailback, failover.StageNoService: iconNoService}
-	stageIconTooltip = map[failover.Stage]string{failover.StageTransition: "failover", failover.StageAlternate: "alternate server", failover.StageFailback: "failback", failover.StageNoService: "no service"}
+	Icon           = fyne.NewStaticResource("stayline.png", assets.IconPNG)
+	iconTransition = fyne.NewStaticResource("stage-transition.svg", assets.StageTransitionSVG)
+	iconAlternate  = fyne.NewStaticResource("stage-alternate.svg", assets.StageAlternateSVG)
+	iconFailback   = fyne.NewStaticResource("stage-failback.svg", assets.StageFailbackSVG)
+	iconNoService  = fyne.NewStaticResource("stage-noservice.svg", assets.StageNoServiceSVG)
+	iconLoggedOff  = fyne.NewStaticResource("stage-loggedoff.svg", assets.StageLoggedOffSVG)
+	iconLampOn     = fyne.NewStaticResource("lamp-on.svg", assets.LampOnSVG)
+	iconLampOff    = fyne.NewStaticResource("lamp-off.svg", assets.LampOffSVG)
+	stageIcons     = map[failover.Stage]fyne.Resource{failover.StageTransition: iconTransition,
+		failover.StageAlternate: iconAlternate, failover.StageFailback: iconFailback, failover.StageNoService: iconNoService}
+	stageIconWords = map[failover.Stage]string{failover.StageTransition: "failover",
+		failover.StageAlternate: "alternate server", failover.StageFailback: "failback", failover.StageNoService: "no service"}
 )
 
 // Window is the desk phone. Its widgets are exported so tests can read and tap them.
 type Window struct {
-	Win    fyne.Window
-	app    fyne.App
-	ctl    Controller
-	ctx    context.Context
-	unbind context.CancelFunc // ends the event loop of the current controller
-	opts   Options
-	model  *Model
-	note   *notifier
-	tray   trayHost
+	Win     fyne.Window
+	app     fyne.App
+	ctl     Controller
+	ctx     context.Context
+	unbind  context.CancelFunc // ends the event loop of the current controller
+	opts    Options
+	model   *Model
+	note    *notifier
+	tray    Tray
+	stopped atomic.Bool // the program is quitting: no tray, no notices, no events
+
+	trayShown trayState
+	trayTip   string
 
 	Extension   *widget.Label
 	Server      *widget.Label
 	StageIcon   *widget.Icon
 	StageName   *widget.Label // the failover icon's words, for readers and screen readers
 	Lamp        *widget.Icon
+	LampLabel   *widget.Label
 	Clock       *widget.Label
+	Banner      *widget.Label // what the stage lacks, across the display
 	Appearances []*widget.Button
 	StageLine   *widget.Label
 	Message     *widget.Label
-	SoftKeys    *fyne.Container
+	SoftKeys    *fyne.Container // the four soft-key slots
 	Phone       *widget.Button
+	Messages    *widget.Button
 	Number      *numberEntry
 	Pad         map[string]*widget.Button
 	Mute        *widget.Check
@@ -95,12 +114,15 @@ type Window struct {
 	ContactsBtn *widget.Button
 	SettingsBtn *widget.Button
 
-	keys []Key // the soft keys shown
+	panel *canvas.Rectangle // the display's background
+	keys  Slots             // the soft keys shown
+	slots [SlotCount]*widget.Button
 
 	configNote    string       // what is wrong with (or pending from) the configuration file, under the message
 	pendingApply  func() error // a changed configuration the user put off until the calls end
 	ConfigDialog  *dialog.ConfirmDialog
 	problemDialog dialog.Dialog
+	QuitDialog    *dialog.ConfirmDialog // the open "quit?" or "log off?" question (tests answer it)
 }
 
 // New builds the window for ctl on a.
@@ -120,96 +142,12 @@ func New(a fyne.App, ctl Controller, opts Options) *Window {
 	}
 	w.Win.SetIcon(Icon)
 	w.build()
-	if d, ok := a.(desktop.App); ok {
-		w.setTray(d)
+	if opts.Tray != nil {
+		w.setTray(opts.Tray)
 	}
 	w.Win.SetCloseIntercept(w.close)
 	w.render()
 	return w
-}
-
-func (w *Window) build() {
-	w.Extension = widget.NewLabelWithStyle(w.opts.Extension, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	w.Server = widget.NewLabel("")
-	w.StageIcon = widget.NewIcon(nil)
-	w.StageName = widget.NewLabel("")
-	w.Lamp = widget.NewIcon(iconLampOff)
-	w.Clock = widget.NewLabel("")
-	status := container.NewBorder(nil, nil, container.NewHBox(w.Extension, widget.NewSeparator()),
-		container.NewHBox(w.Lamp, w.Clock), container.NewHBox(w.Server, w.StageIcon, w.StageName))
-
-	rows := []fyne.CanvasObject{}
-	for i := 0; i < w.opts.Lines; i++ {
-		b := widget.NewButton("", nil)
-		b.Alignment = widget.ButtonAlignLeading
-		idx := i
-		b.OnTapped = func() { w.selectLine(idx) }
-		w.Appearances = append(w.Appearances, b)
-		rows = append(rows, b)
-	}
-	w.StageLine = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	w.Message = widget.NewLabel("")
-	w.Message.Wrapping = fyne.TextWrapWord
-	display := container.NewVBox(append(rows, w.StageLine, w.Message)...)
-	screen := container.NewStack(canvasBackground(), container.NewPadded(display))
-
-	w.SoftKeys = container.NewGridWithColumns(4)
-	w.Phone = widget.NewButtonWithIcon("Phone", theme.MenuIcon(), w.showPhoneList)
-	w.Number = newNumberEntry()
-	w.Number.SetPlaceHolder("Number or SIP address")
-	w.Number.OnSubmitted = func(string) { w.enter() }
-	w.Number.OnChanged = func(string) { w.numberChanged() }
-	w.Number.onFocus = w.numberFocus
-	back := widget.NewButtonWithIcon("", theme.NavigateBackIcon(), w.backspace)
-
-	w.Pad = map[string]*widget.Button{}
-	var pad []fyne.CanvasObject
-	for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"} {
-		key := k
-		b := widget.NewButton(key, func() { w.key(key) })
-		w.Pad[key] = b
-		pad = append(pad, b)
-	}
-	w.Mute = widget.NewCheck("Mute", func(m bool) { w.ctl.SetMuted(m) })
-	w.Volume = widget.NewSlider(0, 2)
-	w.Volume.Step, w.Volume.Value = 0.1, 1
-	w.Volume.OnChanged = func(v float64) { w.ctl.SetVolume(v) }
-	w.Timeline = widget.NewButtonWithIcon("Timeline", theme.HistoryIcon(), w.showTimeline)
-	w.Output = widget.NewSelect([]string{systemDefault}, func(name string) {
-		go func() {
-			if err := w.ctl.SwitchAudio("", deviceName(name)); err != nil {
-				fyne.Do(func() {
-					w.model.Message = "Sound device: " + err.Error()
-					w.render()
-				})
-			}
-		}()
-	})
-	w.Output.PlaceHolder = "Speaker or headset"
-	if _, outs, err := w.ctl.AudioDevices(); err == nil {
-		w.Output.Options = append([]string{systemDefault}, outs...)
-	}
-	side := container.NewVBox(w.Mute, widget.NewLabel("Volume"), w.Volume, w.Output, w.Timeline)
-	if w.opts.History != nil {
-		w.HistoryBtn = widget.NewButtonWithIcon("History", theme.ListIcon(), func() { w.ShowHistory() })
-		side.Add(w.HistoryBtn)
-	}
-	if w.opts.Contacts != nil {
-		w.ContactsBtn = widget.NewButtonWithIcon("Contacts", theme.AccountIcon(), func() { w.ShowContacts() })
-		side.Add(w.ContactsBtn)
-	}
-	if w.opts.Settings != nil {
-		w.SettingsBtn = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { w.ShowSettings(w.opts.Settings) })
-		side.Add(w.SettingsBtn)
-	}
-
-	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, w.Phone), w.Number)
-	bottom := container.NewGridWithColumns(2, container.NewGridWithColumns(3, pad...), side)
-	w.Win.SetContent(container.NewVBox(status, widget.NewSeparator(), screen, w.SoftKeys, widget.NewSeparator(),
-		dialRow, bottom))
-	w.Win.Resize(fyne.NewSize(460, 580))
-	w.Win.Canvas().SetOnTypedKey(w.typedKey)
-	w.Win.Canvas().SetOnTypedRune(w.typedRune)
 }
 
 // Start follows the manager's events, and once a second the clock and the calls' figures, until ctx ends.
@@ -223,6 +161,12 @@ func (w *Window) SetExtension(text string) {
 	w.opts.Extension = text
 	w.Extension.SetText(text)
 }
+
+// SetMinimiser sets how the window is minimised (main has the driver's way; see Options.Minimise).
+func (w *Window) SetMinimiser(f func() bool) { w.opts.Minimise = f }
+
+// SetVoicemail changes what the Messages key dials (after a configuration change).
+func (w *Window) SetVoicemail(target string) { w.opts.Voicemail = target }
 
 // SetController moves the window to another manager (the settings were applied by starting a new one).
 // The display starts over from its events; the timeline is kept.
@@ -260,10 +204,7 @@ func (w *Window) bind(ctl Controller) {
 				fyne.Do(func() { w.apply(ev) })
 			case <-tick.C:
 				st := ctl.Status()
-				fyne.Do(func() {
-					w.model.ApplyStatus(st)
-					w.render()
-				})
+				fyne.Do(func() { w.tick(st) })
 			case <-ctx.Done():
 				return
 			}
@@ -273,19 +214,19 @@ func (w *Window) bind(ctl Controller) {
 
 // apply shows one event (on Fyne's goroutine).
 func (w *Window) apply(ev failover.Event) {
-	prevServer := w.model.Server
+	if w.stopped.Load() {
+		return
+	}
 	w.model.Apply(ev, w.opts.Now())
 	switch e := ev.(type) {
 	case *failover.StageEvent:
-		if n := w.note.stage(e.Stage, e.Server, prevServer, w.opts.Now()); n != nil {
-			w.app.SendNotification(fyne.NewNotification(n.Title, n.Content))
-		}
-		if w.tray != nil {
-			w.tray.SetSystemTrayIcon(trayIcon(e.Stage))
+		w.notify(w.note.stage(e.Stage, e.Server, w.model.LoggedOff, w.opts.Now()))
+		if e.Stage == failover.StageAlternate {
+			w.model.ApplyStatus(w.ctl.Status()) // the banner names what this server lacks
 		}
 	case *failover.CallEvent:
 		if e.State == "incoming" {
-			w.app.SendNotification(fyne.NewNotification("Stayline: incoming call", shortRemote(e.Remote)))
+			w.notify(&Notice{"Stayline: incoming call", w.party(e.Remote)})
 			w.Win.Show()
 			w.Win.RequestFocus()
 		}
@@ -296,25 +237,61 @@ func (w *Window) apply(ev failover.Event) {
 	w.render()
 }
 
+// tick runs once a second: the clock, the calls' figures, and notices held back by their gap.
+func (w *Window) tick(st failover.StatusEvent) {
+	if w.stopped.Load() {
+		return
+	}
+	w.model.ApplyStatus(st)
+	w.notify(w.note.due(w.opts.Now()))
+	w.render()
+}
+
+func (w *Window) notify(n *Notice) {
+	if n != nil && !w.stopped.Load() {
+		w.app.SendNotification(fyne.NewNotification(n.Title, n.Content))
+	}
+}
+
+// Stop ends the window's part before the program quits: no more events, tray changes or notices (the
+// tray's D-Bus connection closes with the app, and touching it then panics).
+func (w *Window) Stop() {
+	w.stopped.Store(true)
+	if w.unbind != nil {
+		w.unbind()
+	}
+}
+
+// Stopped says whether Stop was called.
+func (w *Window) Stopped() bool { return w.stopped.Load() }
+
 // render makes the widgets show the model.
 func (w *Window) render() {
 	m := w.model
 	now := w.opts.Now()
 	w.Clock.SetText(now.Format("15:04"))
 	w.Server.SetText(m.Server)
-	if r := stageIcons[m.Stage]; r != nil {
+	switch r := stageIcons[m.Stage]; {
+	case m.LoggedOff:
+		w.StageIcon.SetResource(iconLoggedOff)
+		w.StageIcon.Show()
+		w.StageName.SetText("logged off")
+		w.StageName.Show()
+	case r != nil:
 		w.StageIcon.SetResource(r)
 		w.StageIcon.Show()
-		w.StageName.SetText(stageIconTooltip[m.Stage])
+		w.StageName.SetText(stageIconWords[m.Stage])
 		w.StageName.Show()
-	} else {
+	default:
 		w.StageIcon.Hide()
 		w.StageName.Hide()
 	}
 	if m.MWI {
 		w.Lamp.SetResource(iconLampOn)
+		w.LampLabel.SetText("Message")
 	} else {
 		w.Lamp.SetResource(iconLampOff)
+		w.LampLabel.SetText("")
 	}
 	focus := m.Focus()
 	for i, c := range m.Appearances(w.opts.Lines) {
@@ -323,86 +300,85 @@ func (w *Window) render() {
 		}
 		b := w.Appearances[i]
 		b.SetText(appearanceText(i+1, c, w.party, now))
-		if c != nil && focus != nil && c.ID == focus.ID {
+		b.SetIcon(appearanceIcon(c))
+		switch {
+		case c != nil && c.State == "incoming":
+			b.Importance = widget.WarningImportance
+		case c != nil && focus != nil && c.ID == focus.ID:
 			b.Importance = widget.HighImportance
-		} else {
+		default:
 			b.Importance = widget.LowImportance
 		}
 		b.Refresh()
 	}
+	if c := displayColor(); c != w.panel.FillColor {
+		w.panel.FillColor = c
+		w.panel.Refresh()
+	}
+	w.Banner.SetText(m.Banner())
 	w.StageLine.SetText(m.StageText())
 	msg := m.Message
 	if w.configNote != "" {
 		msg = strings.TrimSpace(msg + "\n" + w.configNote)
 	}
 	w.Message.SetText(msg)
+	if m.LastDial != "" {
+		w.Number.SetPlaceHolder("Redial " + shortRemote(m.LastDial) + ", or type a number")
+	} else {
+		w.Number.SetPlaceHolder("Number or SIP address")
+	}
 	w.renderKeys()
-	// Texts and keys change sizes: lay the window out again (it is small; this is cheap).
+	w.renderTray()
+	// Texts change sizes: lay the window out again (it is small; this is cheap).
 	if c := w.Win.Content(); c != nil {
 		c.Refresh()
 	}
 }
 
+// renderKeys puts the soft keys in their slots: the layout of the focused call's state, blank where the
+// stage forbids the action.
 func (w *Window) renderKeys() {
-	keys := w.model.SoftKeys(strings.TrimSpace(w.Number.Text))
-	if labels(keys) == labels(w.keys) && len(w.SoftKeys.Objects) == len(keys) {
-		return
-	}
-	w.keys = keys
-	w.SoftKeys.RemoveAll()
-	for _, k := range keys {
-		key := k
-		w.SoftKeys.Add(widget.NewButton(key.Label, func() { w.run(key.Action) }))
-	}
-}
-
-func labels(keys []Key) string {
-	var out []string
-	for _, k := range keys {
-		out = append(out, k.Label)
-	}
-	return strings.Join(out, " ")
-}
-
-// appearanceText is one line of the display: line number, state, party, time, quality.
-func appearanceText(line int, c *CallView, party func(string) string, now time.Time) string {
-	if c == nil {
-		return fmt.Sprintf("%d", line)
-	}
-	state := map[string]string{"dialing": "Calling", "ringing": "Ringing", "incoming": "Incoming",
-		"active": "Talking", "held": "On hold"}[c.State]
-	s := fmt.Sprintf("%d  %s  %s", line, state, party(c.Remote))
-	if c.State == "active" || c.State == "held" {
-		d := now.Sub(c.Since).Truncate(time.Second)
-		s += fmt.Sprintf("  %02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	if q := c.Quality(); q > 0 && c.State == "active" {
-		s += "  " + strings.Repeat("▮", q) + strings.Repeat("▯", 4-q)
-	}
-	if c.SRTP != "" && (c.State == "active" || c.State == "held") {
-		s += "  encrypted"
-	}
-	return s
-}
-
-// party is how the window names the far end: its contact name, else its number.
-func (w *Window) party(remote string) string {
-	number := shortRemote(remote)
-	if w.opts.Contacts != nil {
-		for _, key := range []string{remote, number} {
-			if name := w.opts.Contacts.NameOf(key); name != "" {
-				return name + " (" + number + ")"
-			}
+	number := strings.TrimSpace(w.Number.Text)
+	w.keys = w.model.SoftKeys(number, w.dialCheck(number))
+	for i, k := range w.keys {
+		b := w.slots[i]
+		if k.Label == "" {
+			b.SetText(" ")
+			b.Importance = widget.MediumImportance
+			b.Disable()
+			continue
 		}
+		b.SetText(k.Label)
+		b.Importance = widget.MediumImportance
+		if k.Label == "Emergency" || k.Action == failover.ActHangup {
+			b.Importance = widget.DangerImportance
+		}
+		b.Enable()
 	}
-	return number
 }
 
-// VisibleKeys lists the labels of the soft keys shown now.
-func (w *Window) VisibleKeys() []string {
-	var out []string
-	for _, k := range w.keys {
-		out = append(out, k.Label)
+// dialCheck asks the gate about dialling number now.
+func (w *Window) dialCheck(number string) DialCheck {
+	if number == "" {
+		return DialCheck{}
+	}
+	return DialCheck{Allowed: w.ctl.Check(failover.ActDial, number) == nil, Emergency: w.ctl.IsEmergency(number)}
+}
+
+func (w *Window) pressSlot(i int) {
+	if k := w.keys[i]; k.Label != "" {
+		w.run(k.Action)
+	}
+}
+
+// VisibleKeys lists the labels of the soft keys shown now, blanks left out.
+func (w *Window) VisibleKeys() []string { return w.keys.Labels() }
+
+// SlotLabels lists the four soft-key slots, "" for a blank one.
+func (w *Window) SlotLabels() [SlotCount]string {
+	var out [SlotCount]string
+	for i, k := range w.keys {
+		out[i] = k.Label
 	}
 	return out
 }
@@ -420,7 +396,7 @@ func (w *Window) PhoneItems() []string {
 func (w *Window) PressKey(label string) bool {
 	for i, k := range w.keys {
 		if k.Label == label {
-			w.SoftKeys.Objects[i].(*widget.Button).OnTapped()
+			w.slots[i].OnTapped()
 			return true
 		}
 	}
@@ -451,21 +427,44 @@ func (w *Window) selectLine(i int) {
 }
 
 // run sends an action to the manager, for the focused call. A refusal comes back as an event; other
-// errors are shown on the display.
+// errors are shown on the display in words.
 func (w *Window) run(a failover.Action) {
 	arg := ""
 	number := strings.TrimSpace(w.Number.Text)
 	focus := w.model.Focus()
 	switch a {
+	case failover.ActLogoff:
+		w.LogOff()
+		return
 	case failover.ActDial:
 		arg = number
 		if arg == "" {
 			arg = w.model.LastDial
 		}
-		w.model.LastDial = arg
-		w.Number.SetText("")
+		if arg == "" {
+			w.model.Message = "Type a number to dial."
+			w.render()
+			return
+		}
+		if w.ctl.Check(failover.ActDial, arg) == nil { // a refused dial keeps what was typed
+			w.model.LastDial = arg
+			w.Number.SetText("")
+		}
 		w.ctl.DialTone(false)
 	case failover.ActTransfer:
+		if number == "" {
+			w.model.Message = "Type the number to transfer to, then press Transfer."
+			w.render()
+			return
+		}
+		arg = number
+		w.Number.SetText("")
+	case failover.ActDTMF:
+		if number == "" {
+			w.model.Message = "Press the dial-pad keys during the call: each is sent as a tone."
+			w.render()
+			return
+		}
 		arg = number
 		w.Number.SetText("")
 	case failover.ActAnswer, failover.ActHangup, failover.ActHold, failover.ActResume:
@@ -474,17 +473,28 @@ func (w *Window) run(a failover.Action) {
 		}
 	}
 	w.model.Message = ""
+	line := w.lineOf(arg)
 	go func() {
 		err := w.ctl.Request(a, arg)
 		var r *failover.Refusal
 		if err != nil && !errors.As(err, &r) {
 			fyne.Do(func() {
-				w.model.Message = err.Error()
+				w.model.Message = actionFailed(a, line, err)
 				w.render()
 			})
 		}
 	}()
 	w.render()
+}
+
+// lineOf is the display line (1-based) of call id, 0 when it has none.
+func (w *Window) lineOf(id string) int {
+	for i, c := range w.model.Appearances(w.opts.Lines) {
+		if c != nil && c.ID == id {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // key is a dial-pad key: a tone on a talking call when no number is being typed, else a digit.
@@ -502,17 +512,30 @@ func (w *Window) backspace() {
 	}
 }
 
-// enter is the Enter key: dial what was typed (or redial).
+func (w *Window) clearNumber() {
+	w.Number.SetText("")
+}
+
+// enter is the Enter key: answer a ringing call, else dial what was typed (or redial).
 func (w *Window) enter() {
-	for _, k := range w.model.SoftKeys(strings.TrimSpace(w.Number.Text)) {
-		if k.Action == failover.ActDial {
-			w.run(failover.ActDial)
-			return
-		}
+	if c := w.model.Focus(); c != nil && c.State == "incoming" && w.model.can(failover.ActAnswer) {
+		w.run(failover.ActAnswer)
+		return
 	}
-	if strings.TrimSpace(w.Number.Text) != "" {
+	if strings.TrimSpace(w.Number.Text) != "" || w.model.LastDial != "" {
 		w.run(failover.ActDial) // not allowed now: the manager says why
 	}
+}
+
+// callMessages is the Messages key: it calls the voicemail.
+func (w *Window) callMessages() {
+	if w.opts.Voicemail == "" {
+		w.model.Message = "No voicemail number is set (calls.voicemail in the configuration)."
+		w.render()
+		return
+	}
+	w.Number.SetText(w.opts.Voicemail)
+	w.run(failover.ActDial)
 }
 
 func (w *Window) numberChanged() {
@@ -522,73 +545,10 @@ func (w *Window) numberChanged() {
 	w.renderKeys()
 }
 
-// numberFocus plays the dial tone while the empty number field has the focus and no call is up.
+// numberFocus plays the dial tone while the empty number field has the focus, no call is up and the gate
+// would let a call out.
 func (w *Window) numberFocus(focused bool) {
-	w.ctl.DialTone(focused && w.Number.Text == "" && len(w.model.Calls) == 0 && w.model.Stage == failover.StageNormal)
-}
-
-// typedKey handles the keys typed outside the number field: Enter dials, Escape clears, Backspace.
-func (w *Window) typedKey(ev *fyne.KeyEvent) {
-	switch ev.Name {
-	case fyne.KeyReturn, fyne.KeyEnter:
-		w.enter()
-	case fyne.KeyEscape:
-		w.Number.SetText("")
-	case fyne.KeyBackspace:
-		w.backspace()
-	}
-}
-
-// typedRune takes dial-pad characters typed outside the number field.
-func (w *Window) typedRune(r rune) {
-	if strings.ContainsRune("0123456789*#", r) {
-		w.key(string(r))
-	} else if r == '+' && w.Number.Text == "" {
-		w.Number.SetText("+")
-	}
-}
-
-// showTimeline shows every stage change with its time, server and duration, and can copy it for support.
-func (w *Window) showTimeline() {
-	text := w.model.TimelineText(w.opts.Now())
-	box := widget.NewMultiLineEntry()
-	box.SetText(text)
-	box.TextStyle = fyne.TextStyle{Monospace: true}
-	box.Wrapping = fyne.TextWrapOff
-	copyButton := widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), func() {
-		w.app.Clipboard().SetContent(text)
-	})
-	d := dialog.NewCustom("Failover timeline", "Close", container.NewBorder(nil, copyButton, nil, nil, box), w.Win)
-	d.Resize(fyne.NewSize(620, 320))
-	d.Show()
-}
-
-// close is the window's close button: hide to the tray when there is one (the phone keeps taking
-// calls), else quit.
-func (w *Window) close() {
-	if w.tray != nil {
-		w.Win.Hide()
-		return
-	}
-	w.Quit()
-}
-
-// Quit ends the program, asking first during failover (quitting then keeps the registration on the
-// alternate, and the phone may not get back in).
-func (w *Window) Quit() {
-	switch w.model.Stage {
-	case failover.StageTransition, failover.StageAlternate, failover.StageFailback:
-		dialog.ShowConfirm("Quit during failover?",
-			"The phone is not on its home server. Quitting now keeps its registration where it is;\n"+
-				"it will not log off. Quit anyway?",
-			func(ok bool) {
-				if ok {
-					w.opts.OnQuit()
-				}
-			}, w.Win)
-	default:
-		w.opts.OnQuit()
-	}
+	w.ctl.DialTone(focused && w.Number.Text == "" && len(w.model.Calls) == 0 && w.model.can(failover.ActDial))
 }
 
 // Model is what the window shows (for tests).

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"image/color"
+	"image/png"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,18 +17,22 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"stayline/config"
+	"stayline/contacts"
 	"stayline/failover"
+	"stayline/history"
 )
 
-// fakeController records what the window asked of the manager.
+// fakeController records what the window asked of the manager; its gate is the real one, for the
+// situation show() last put the window in.
 type fakeController struct {
-	mu       sync.Mutex
-	requests []string
-	muted    bool
-	volume   float64
-	tone     bool
-	output   string
-	asked    chan string
+	mu        sync.Mutex
+	available []failover.Action
+	requests  []string
+	muted     bool
+	volume    float64
+	tone      bool
+	output    string
+	asked     chan string
 }
 
 func (f *fakeController) Subscribe() *failover.Subscription { return nil }
@@ -42,6 +49,15 @@ func (f *fakeController) SwitchAudio(in, out string) error {
 	f.mu.Unlock()
 	return nil
 }
+func (f *fakeController) IsEmergency(target string) bool { return target == "911" || target == "112" }
+func (f *fakeController) Check(a failover.Action, arg string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if (a == failover.ActDial && f.IsEmergency(arg)) || slices.Contains(f.available, a) {
+		return nil
+	}
+	return &failover.Refusal{Action: a, Reason: "not now"}
+}
 func (f *fakeController) Request(a failover.Action, arg string) error {
 	s := strings.TrimSpace(string(a) + " " + arg)
 	f.mu.Lock()
@@ -53,12 +69,17 @@ func (f *fakeController) Request(a failover.Action, arg string) error {
 
 // fakeTray is a desktop tray.
 type fakeTray struct {
-	menu *fyne.Menu
-	icon fyne.Resource
+	menu    *fyne.Menu
+	icon    fyne.Resource
+	tooltip string
+	icons   int // how often the icon was set
+	host    bool
 }
 
 func (t *fakeTray) SetSystemTrayMenu(m *fyne.Menu)    { t.menu = m }
-func (t *fakeTray) SetSystemTrayIcon(r fyne.Resource) { t.icon = r }
+func (t *fakeTray) SetSystemTrayIcon(r fyne.Resource) { t.icon = r; t.icons++ }
+func (t *fakeTray) SetTooltip(s string)               { t.tooltip = s }
+func (t *fakeTray) HostPresent() bool                 { return t.host }
 
 var t0 = time.Date(2026, 11, 24, 21, 4, 5, 0, time.UTC)
 
@@ -93,7 +114,13 @@ func show(w *Window, st failover.Stage, server string, calls ...CallView) {
 		}
 	}
 	srv := map[string]*config.Server{"home": &homeSrv, "branch": &branchSrv}[server]
-	w.Apply(&failover.ActionsEvent{Available: failover.Available(st, counts, srv, false, 3)})
+	available := failover.Available(st, counts, srv, false, 3)
+	if f, ok := w.ctl.(*fakeController); ok {
+		f.mu.Lock()
+		f.available = available
+		f.mu.Unlock()
+	}
+	w.Apply(&failover.ActionsEvent{Available: available})
 }
 
 func TestEachStageShowsItsMarkerTextAndKeys(t *testing.T) {
@@ -130,11 +157,11 @@ func TestEachStageShowsItsMarkerTextAndKeys(t *testing.T) {
 func TestSoftKeysActOnTheFocusedCall(t *testing.T) {
 	w, ctl := newTestWindow(t)
 	show(w, failover.StageNormal, "home", CallView{ID: "1", State: "held", Remote: "1003@x"}, CallView{ID: "2", State: "active", Remote: "1002@x"})
-	if got := w.VisibleKeys(); !slices.Equal(got, []string{"Hold", "Conf", "Drop"}) {
+	if got := w.SlotLabels(); got != [4]string{"Hold", "Transfer", "Conf", "Drop"} {
 		t.Fatalf("keys %v", got)
 	}
 	test.Tap(w.Appearances[0]) // select the held call on line 1
-	if got := w.VisibleKeys(); !slices.Equal(got, []string{"Resume", "Drop"}) {
+	if got := w.SlotLabels(); got != [4]string{"Resume", "", "Conf", "Drop"} {
 		t.Fatalf("keys for the held call %v", got)
 	}
 	if !w.PressKey("Resume") {
@@ -151,11 +178,13 @@ func TestSoftKeysActOnTheFocusedCall(t *testing.T) {
 func TestRefusedLogoffIsShownWithItsReason(t *testing.T) {
 	w, ctl := newTestWindow(t)
 	show(w, failover.StageAlternate, "branch")
-	if slices.Contains(w.PhoneItems(), "Log off") {
-		t.Fatal("Log off listed during failover")
+	if !slices.Contains(w.PhoneItems(), "Log off") {
+		t.Fatal("Log off not listed during failover (it is, and refused with the reason)")
 	}
-	w.run(failover.ActLogoff) // as from the tray
-	<-ctl.asked
+	w.run(failover.ActLogoff) // as from the tray: refused, so no question first
+	if got := <-ctl.asked; got != "logoff" {
+		t.Fatalf("asked %q", got)
+	}
 	w.Apply(&failover.RefusedEvent{Action: failover.ActLogoff, Reason: "Log off is not available during failover"})
 	if w.Message.Text != "Log off is not available during failover" {
 		t.Fatalf("message %q", w.Message.Text)
@@ -211,24 +240,20 @@ func TestDialPadSendsTonesDuringACall(t *testing.T) {
 	}
 }
 
-// Notifications: failover starting, service on the alternate, failback starting, normal service back.
+// Notifications say where the phone landed: on the alternate after losing home, back on home.
 func TestNotificationsOnFailoverAndFailback(t *testing.T) {
 	w, _ := newTestWindow(t)
 	show(w, failover.StageNormal, "home")
+	w.Apply(stageEvent(failover.StageTransition, "", "home: no answer"))
 	test.AssertNotificationSent(t, fyne.NewNotification("Stayline: failover",
-		"Lost server home. Looking for another server; new calls are not possible meanwhile. A call in progress stays up."),
-		func() { w.Apply(stageEvent(failover.StageTransition, "", "home: no answer")) })
-	test.AssertNotificationSent(t, fyne.NewNotification("Stayline: limited service",
-		"Phone service is active on the alternate server branch. Some features may not be available."),
+		"Server home was lost. Phone service is on the alternate server branch; some features may not be available."),
 		func() { w.Apply(stageEvent(failover.StageAlternate, "branch", "")) })
-	test.AssertNotificationSent(t, fyne.NewNotification("Stayline: returning home",
-		"The home server is back; the phone is moving to it."),
-		func() { w.Apply(stageEvent(failover.StageFailback, "branch", "")) })
+	test.AssertNotificationSent(t, nil, func() { w.Apply(stageEvent(failover.StageFailback, "branch", "")) })
 	test.AssertNotificationSent(t, fyne.NewNotification("Stayline: normal service", "Normal service is restored on home."),
 		func() { w.Apply(stageEvent(failover.StageNormal, "home", "")) })
 }
 
-func TestTrayMenuAndIconFollowTheStage(t *testing.T) {
+func TestTrayMenuIconAndTooltipFollowTheStage(t *testing.T) {
 	w, ctl := newTestWindow(t)
 	tray := &fakeTray{}
 	w.setTray(tray)
@@ -241,36 +266,139 @@ func TestTrayMenuAndIconFollowTheStage(t *testing.T) {
 	if !slices.Equal(items, []string{"Show", "Dial...", "Log off", "Quit"}) {
 		t.Fatalf("tray menu %v", items)
 	}
-	show(w, failover.StageAlternate, "branch")
-	if tray.icon != iconAlternate {
-		t.Fatal("tray icon did not change on the alternate")
+	seen := map[string]string{}
+	for _, s := range []struct {
+		stage  failover.Stage
+		server string
+		tip    string
+	}{
+		{failover.StageNormal, "home", "Stayline: normal service on home"},
+		{failover.StageTransition, "", "Stayline: failover: looking for a server"},
+		{failover.StageAlternate, "branch", "Stayline: limited service on the alternate server branch"},
+		{failover.StageFailback, "branch", "Stayline: failback: returning to the home server"},
+		{failover.StageNoService, "", "Stayline: no service"},
+	} {
+		show(w, s.stage, s.server)
+		if tray.tooltip != s.tip {
+			t.Errorf("%s: tooltip %q, want %q", s.stage, tray.tooltip, s.tip)
+		}
+		icon := tray.icon.Content()
+		if _, err := png.Decode(bytes.NewReader(icon)); err != nil {
+			t.Fatalf("%s: the tray icon is not a PNG (%v): trays cannot draw SVG", s.stage, err)
+		}
+		if other, dup := seen[string(icon)]; dup {
+			t.Errorf("%s has the tray icon of %s", s.stage, other)
+		}
+		seen[string(icon)] = string(s.stage)
+	}
+	before := tray.icons
+	w.Apply(&failover.MWIEvent{Waiting: true})
+	if tray.icons != before {
+		t.Error("the tray icon was set again without a change of stage")
+	}
+	w.Apply(stageEvent(failover.StageNoService, "", "logged off"))
+	if _, dup := seen[string(tray.icon.Content())]; dup || tray.tooltip != "Stayline: logged off" {
+		t.Errorf("logged off looks like an outage in the tray (tooltip %q)", tray.tooltip)
 	}
 	show(w, failover.StageNormal, "home")
-	if tray.icon != Icon {
-		t.Fatal("tray icon not back to the phone on home")
+	tray.menu.Items[2].Action() // Log off, in normal service: asks first
+	if w.QuitDialog == nil {
+		t.Fatal("log off without a question")
 	}
-	tray.menu.Items[2].Action() // Log off
+	w.QuitDialog.Confirm()
 	if got := <-ctl.asked; got != "logoff" {
 		t.Fatalf("tray Log off asked %q", got)
 	}
 }
 
-func TestQuitDuringFailoverAsksFirst(t *testing.T) {
-	a := test.NewTempApp(t)
-	quits := 0
-	w := New(a, &fakeController{asked: make(chan string, 4)}, Options{Lines: 3, Now: func() time.Time { return t0 },
-		OnQuit: func() { quits++ }})
-	defer w.Win.Close()
-	w.Win.Resize(fyne.NewSize(460, 580))
-	show(w, failover.StageAlternate, "branch")
-	w.Quit()
-	if quits != 0 || len(w.Win.Canvas().Overlays().List()) == 0 {
-		t.Fatalf("quit during failover without asking (quits %d)", quits)
-	}
+// After Stop (the program quitting) the window touches neither the tray nor the desktop's notifications:
+// their D-Bus connection is gone by then, and Fyne's tray panics on it.
+func TestNothingReachesTheTrayAfterStop(t *testing.T) {
+	w, _ := newTestWindow(t)
+	tray := &fakeTray{}
+	w.setTray(tray)
 	show(w, failover.StageNormal, "home")
-	w.Quit()
-	if quits != 1 {
-		t.Fatal("quit on home did not quit")
+	w.Stop()
+	icons, tip := tray.icons, tray.tooltip
+	test.AssertNotificationSent(t, nil, func() {
+		w.Apply(stageEvent(failover.StageTransition, "", "shutting down"))
+		w.Apply(stageEvent(failover.StageAlternate, "branch", ""))
+		w.tick(failover.StatusEvent{})
+	})
+	if tray.icons != icons || tray.tooltip != tip {
+		t.Fatal("the tray was changed after Stop")
+	}
+}
+
+// Closing the window hides it where a tray host shows the phone, else minimises it.
+func TestCloseHidesOnlyWithATrayHost(t *testing.T) {
+	w, _ := newTestWindow(t)
+	minimised := 0
+	w.opts.Minimise = func() bool { minimised++; return true }
+	tray := &fakeTray{host: false}
+	w.setTray(tray)
+	w.Win.Show()
+	w.close()
+	if minimised != 1 {
+		t.Fatalf("no tray host: minimised %d times", minimised)
+	}
+	tray.host = true
+	w.close()
+	if minimised != 1 {
+		t.Fatal("minimised although a tray host shows the phone")
+	}
+}
+
+// Quit asks when calls are up or a failover is on, says what will happen, and its default is no.
+func TestQuitAsksDuringCallsAndFailover(t *testing.T) {
+	cases := []struct {
+		name  string
+		stage failover.Stage
+		calls []CallView
+		ask   string // "" : quits at once
+	}{
+		{"home, idle", failover.StageNormal, nil, ""},
+		{"home, a call", failover.StageNormal, []CallView{{ID: "1", State: "active", Remote: "1002@x"}}, "Your call will end."},
+		{"transition", failover.StageTransition, nil, "between servers"},
+		{"alternate", failover.StageAlternate, nil, "stays registered there"},
+		{"failback", failover.StageFailback, nil, "between servers"},
+		{"no service", failover.StageNoService, nil, "stops the phone from trying again"},
+		{"alternate, two calls", failover.StageAlternate, []CallView{{ID: "1", State: "active"}, {ID: "2", State: "held"}}, "Your 2 calls will end."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w, _ := newTestWindow(t)
+			quits := 0
+			w.opts.OnQuit = func() { quits++ }
+			server := map[failover.Stage]string{failover.StageNormal: "home", failover.StageAlternate: "branch", failover.StageFailback: "branch"}[c.stage]
+			show(w, c.stage, server, c.calls...)
+			w.Quit()
+			if c.ask == "" {
+				if quits != 1 || w.QuitDialog != nil {
+					t.Fatalf("quits %d, asked %v", quits, w.QuitDialog != nil)
+				}
+				return
+			}
+			if quits != 0 || w.QuitDialog == nil {
+				t.Fatalf("quit without asking (quits %d)", quits)
+			}
+			if markup := test.RenderObjectToMarkup(w.Win.Canvas().Overlays().Top()); !strings.Contains(markup, c.ask) {
+				t.Fatalf("the question does not say %q:\n%s", c.ask, markup)
+			}
+			w.typedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+			if quits != 0 {
+				t.Fatal("Enter quit: the default must be no")
+			}
+			w.typedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+			if quits != 0 || w.Stopped() || w.QuitDialog != nil {
+				t.Fatal("Escape did not answer no")
+			}
+			w.Quit()
+			w.QuitDialog.Confirm()
+			if quits != 1 || !w.Stopped() {
+				t.Fatalf("Quit confirmed: quits %d, stopped %v", quits, w.Stopped())
+			}
+		})
 	}
 }
 
@@ -292,38 +420,111 @@ func TestTimelineDialogListsTheChanges(t *testing.T) {
 	}
 }
 
-// The rendered window, compared with committed references (testdata/*.png): the desk phone at a
-// glance in the four screens a user meets most.
-func TestRenderedScreens(t *testing.T) {
-	screens := []struct {
-		file   string
+// screen is one state of the window for the rendered references.
+type screen struct {
+	name   string
+	stage  failover.Stage
+	server string
+	calls  []CallView
+	mwi    bool
+	number string
+	setup  func(w *Window)
+}
+
+// screens are the window's states a user meets: every stage idle and with a call kept through it, and
+// the ringing, emergency, logged-off and conference screens.
+func screens() []screen {
+	talking := []CallView{{ID: "1", State: "active", Remote: "1002@example.com", Rx: 2000, JitterMs: 3}}
+	var out []screen
+	for _, st := range []struct {
 		stage  failover.Stage
 		server string
-		calls  []CallView
-		mwi    bool
-	}{
-		{"normal.png", failover.StageNormal, "home", nil, true},
-		{"transition.png", failover.StageTransition, "", []CallView{{ID: "1", State: "active", Remote: "1002@example.com"}}, false},
-		{"alternate.png", failover.StageAlternate, "branch", nil, false},
-		{"in-call.png", failover.StageNormal, "home", []CallView{
-			{ID: "1", State: "held", Remote: "1003@example.com"},
-			{ID: "2", State: "active", Remote: "1002@example.com", Rx: 2000, JitterMs: 3}}, false},
+	}{{failover.StageNormal, "home"}, {failover.StageTransition, ""}, {failover.StageAlternate, "branch"},
+		{failover.StageFailback, "branch"}, {failover.StageNoService, ""}} {
+		out = append(out, screen{name: string(st.stage), stage: st.stage, server: st.server, mwi: st.stage == failover.StageNormal})
+		out = append(out, screen{name: string(st.stage) + "-call", stage: st.stage, server: st.server, calls: talking})
 	}
-	for _, s := range screens {
-		t.Run(s.file, func(t *testing.T) {
-			w, _ := newTestWindow(t)
-			w.Win.Resize(fyne.NewSize(460, 580))
-			show(w, s.stage, s.server, s.calls...)
-			for _, c := range s.calls {
-				w.model.Calls[c.ID].Since = t0.Add(-83 * time.Second)
-				w.model.Calls[c.ID].Rx, w.model.Calls[c.ID].JitterMs = c.Rx, c.JitterMs
-			}
-			if s.mwi {
-				w.Apply(&failover.MWIEvent{Waiting: true, Server: "home"})
-			}
-			w.Render()
-			test.AssertRendersToImage(t, s.file, w.Win.Canvas())
-		})
+	return append(out,
+		screen{name: "ringing", stage: failover.StageNormal, server: "home", calls: []CallView{
+			{ID: "1", State: "active", Remote: "1002@example.com", Rx: 2000}, {ID: "2", State: "incoming", Remote: "1004@example.com"}}},
+		screen{name: "emergency", stage: failover.StageNoService, number: "911"},
+		screen{name: "loggedoff", stage: failover.StageNoService, setup: func(w *Window) {
+			w.Apply(stageEvent(failover.StageNoService, "", "logged off"))
+			w.Apply(&failover.ActionsEvent{Available: failover.Available(failover.StageNoService, failover.CallCounts{}, nil, true, 3)})
+		}},
+		screen{name: "conference", stage: failover.StageNormal, server: "home", calls: []CallView{
+			{ID: "1", State: "active", Remote: "1002@example.com", Rx: 2000, Conference: true},
+			{ID: "2", State: "active", Remote: "1003@example.com", Rx: 2000, Conference: true}}},
+	)
+}
+
+// showScreen puts w in s, the call kept through failover where the stage is not normal.
+func showScreen(w *Window, s screen) {
+	if s.stage != failover.StageNormal && len(s.calls) > 0 {
+		show(w, failover.StageNormal, "home", s.calls...)
+	}
+	show(w, s.stage, s.server, s.calls...)
+	w.model.ApplyStatus(failover.StatusEvent{Registrations: []failover.RegistrationStatus{
+		{Server: "home", Active: s.server == "home", Features: []string{"hold", "transfer", "conference", "mwi"}},
+		{Server: "branch", Active: s.server == "branch", Features: []string{"hold"}}}})
+	for _, c := range s.calls {
+		v := w.model.Calls[c.ID]
+		v.Answered = t0.Add(-83 * time.Second)
+		v.Rx, v.JitterMs, v.Conference = c.Rx, c.JitterMs, c.Conference
+	}
+	if s.mwi {
+		w.Apply(&failover.MWIEvent{Waiting: true, Server: "home"})
+	}
+	if s.setup != nil {
+		s.setup(w)
+	}
+	w.Number.SetText(s.number)
+	w.Render()
+}
+
+// The rendered window, compared with committed references (testdata/screens/*.png): every screen at
+// scale 1 in the dark theme and at scale 1.5 in the light one. testdata/failed/ has the image of a
+// screen that changed; look at it, and copy it over the reference when the change is meant.
+func TestRenderedScreens(t *testing.T) {
+	for _, look := range []struct {
+		name    string
+		scale   float32
+		variant fyne.ThemeVariant
+	}{{"dark", 1, theme.VariantDark}, {"light-1.5", 1.5, theme.VariantLight}} {
+		for _, s := range screens() {
+			t.Run(look.name+"/"+s.name, func(t *testing.T) {
+				a := test.NewTempApp(t)
+				a.Settings().SetTheme(forcedVariant{look.variant})
+				cfg := config.Default()
+				ctl := &fakeController{asked: make(chan string, 16)}
+				w := New(a, ctl, Options{Extension: "Front desk · 1001", Lines: 3, Now: func() time.Time { return t0 },
+					History: tempHistory(t), Contacts: tempContacts(t), Settings: &memStore{cfg: &cfg}})
+				defer w.Win.Close()
+				w.Win.Canvas().(interface{ SetScale(float32) }).SetScale(look.scale)
+				showScreen(w, s)
+				test.AssertRendersToImage(t, "screens/"+look.name+"/"+s.name+".png", w.Win.Canvas())
+			})
+		}
+	}
+}
+
+// The window keeps one size, which fits a 1366x768 screen at scale 1.5 with a title bar and a panel, and
+// its content fits that size in every screen, with long messages too.
+func TestFixedSizeFitsEveryScreen(t *testing.T) {
+	if WindowSize.Width*1.5 > 1366 || WindowSize.Height*1.5+2*40 > 768 {
+		t.Fatalf("window %v at scale 1.5 does not fit 1366x768 with a title bar and a panel", WindowSize)
+	}
+	for _, s := range screens() {
+		w, _ := newTestWindow(t)
+		showScreen(w, s)
+		w.model.Message = strings.Repeat("A long message about what went wrong with the call. ", 6)
+		w.Render()
+		if min := w.Win.Content().MinSize(); min.Width > WindowSize.Width || min.Height > WindowSize.Height {
+			t.Errorf("%s: content needs %v, the window is %v", s.name, min, WindowSize)
+		}
+		if got := w.Win.Canvas().Size(); got != WindowSize {
+			t.Errorf("%s: window %v, want %v", s.name, got, WindowSize)
+		}
 	}
 }
 
@@ -408,4 +609,20 @@ func TestEveryControlIsReachableByKeyboard(t *testing.T) {
 	if got := <-ctl.asked; got != "hangup 1" {
 		t.Fatalf("Space on Drop asked %q", got)
 	}
+}
+
+func tempHistory(t *testing.T) *history.Store {
+	s, err := history.Open(filepath.Join(t.TempDir(), "history.json"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func tempContacts(t *testing.T) *contacts.Store {
+	s, err := contacts.Open(filepath.Join(t.TempDir(), "contacts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

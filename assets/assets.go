@@ -24,6 +24,8 @@ var (
 	StageFailbackSVG []byte
 	//go:embed stage-noservice.svg
 	StageNoServiceSVG []byte
+	//go:embed stage-loggedoff.svg
+	StageLoggedOffSVG []byte
 )
 
 // The message-waiting lamp.

@@ -137,6 +137,9 @@ func (c *Config) check() error {
 			return bad("calls.emergency", "%q: %v", n, err)
 		}
 	}
+	if strings.ContainsAny(c.Calls.Voicemail, "\r\n\x00<>\"") {
+		return bad("calls.voicemail", "%q: not a number or SIP address", c.Calls.Voicemail)
+	}
 	switch c.Audio.Backend {
 	case "default", "null":
 	default:

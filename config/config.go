@@ -102,6 +102,8 @@ type SIP struct {
 type Calls struct {
 	Emergency []string `toml:"emergency"`
 	Lines     int      `toml:"lines"`
+	// Voicemail is what the Messages key dials (a number or SIP address); empty: the key says it is not set.
+	Voicemail string `toml:"voicemail,omitempty"`
 }
 
 // Audio holds device and codec settings.

@@ -102,6 +102,7 @@ func TestBrokenFilesNameTheLine(t *testing.T) {
 		{"quote in display name", head + "[account]\n", 0, ""}, // redefined table: a syntax error
 		{"bad policy", head + "\n[failover]\nregistration = \"both\"\n", 9, "not one of alternate, simultaneous"},
 		{"bad lines", head + "\n[calls]\nlines = 0\n", 9, "between 1 and 24"},
+		{"bad voicemail", head + "\n[calls]\nvoicemail = \"60<0\"\n", 9, "calls.voicemail"},
 		{"bad backend", head + "\n[audio]\nbackend = \"pulse\"\n", 9, "not one of default, null"},
 		{"unknown codec", head + "\n[audio]\ncodecs = [\"PCMU\", \"G729\"]\n", 9, `"G729" is not one of`},
 		{"bad srtp", head + "\n[audio]\nsrtp = \"always\"\n", 9, "not one of offer, require, off"},

@@ -242,6 +242,10 @@ func (m *Manager) Check(a Action, target string) error {
 	return nil
 }
 
+// IsEmergency reports whether target is one of the configured emergency numbers, which the gate lets
+// out in every stage.
+func (m *Manager) IsEmergency(target string) bool { return m.cfg.IsEmergency(target) }
+
 // Status reports the stage, the registrations and the calls.
 func (m *Manager) Status() StatusEvent {
 	var st StatusEvent

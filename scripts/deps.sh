@@ -12,7 +12,7 @@ build="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxra
 run="$build kamailio"
 # The tests also build the Windows binary (make windows), so it cannot rot.
 windows="gcc-mingw-w64-x86-64"
-test="$build kamailio kamailio-tls-modules sip-tester baresip-core xvfb xauth libgl1-mesa-dri dbus iproute2 nftables procps $windows"
+test="$build kamailio kamailio-tls-modules sip-tester baresip-core xvfb xauth xdotool libgl1-mesa-dri dbus iproute2 nftables procps $windows"
 
 case "${1:-}" in
 run) want=$run ;;

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+)
+
+// appearanceText is one line of the display: line number, state, party, time, quality, and marks.
+func appearanceText(line int, c *CallView, party func(string) string, now time.Time) string {
+	if c == nil {
+		return fmt.Sprintf("%d", line)
+	}
+	state := map[string]string{"dialing": "Calling", "ringing": "Ringing", "early": "Ringing",
+		"incoming": "Incoming call", "active": "Talking", "held": "On hold"}[c.State]
+	s := fmt.Sprintf("%d  %s  %s", line, state, party(c.Remote))
+	if (c.State == "active" || c.State == "held") && !c.Answered.IsZero() {
+		d := now.Sub(c.Answered).Truncate(time.Second)
+		s += fmt.Sprintf("  %02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	if q := c.Quality(); q > 0 && c.State == "active" {
+		s += "  " + strings.Repeat("▮", q) + strings.Repeat("▯", 4-q)
+	}
+	if c.Conference {
+		s += "  conference"
+	}
+	if c.SRTP != "" && (c.State == "active" || c.State == "held") {
+		s += "  encrypted"
+	}
+	if c.Preserved {
+		s += "  kept through failover"
+	}
+	return s
+}
+
+// appearanceIcon marks a line's state at a glance: ringing, talking, held.
+func appearanceIcon(c *CallView) fyne.Resource {
+	if c == nil {
+		return nil
+	}
+	switch c.State {
+	case "incoming", "ringing", "early", "dialing":
+		return theme.VolumeUpIcon()
+	case "held":
+		return theme.MediaPauseIcon()
+	}
+	return theme.MediaRecordIcon()
+}
+
+// party is how the window names the far end: its contact name, else its number.
+func (w *Window) party(remote string) string {
+	number := shortRemote(remote)
+	if w.opts.Contacts != nil {
+		for _, key := range []string{remote, number} {
+			if name := w.opts.Contacts.NameOf(key); name != "" {
+				return name + " (" + number + ")"
+			}
+		}
+	}
+	return number
+}
