@@ -117,12 +117,14 @@ func (m *Manager) dropHeldCalls() {
 }
 
 // Dial places a call. Through the server in use; an emergency number is tried on every server in turn
-// until one answers, in any stage. Progress arrives as call events.
+// until one answers, in any stage, as one call (one id, one outcome). Progress arrives as call events; a
+// call no server took also ends with an error event in the user's words.
 func (m *Manager) Dial(target string) error {
 	if err := checkTarget(target); err != nil {
 		return err
 	}
 	var servers []int
+	var names []string
 	emergency := m.cfg.IsEmergency(target)
 	err := m.act(ActDial, target, func() error {
 		if m.active >= 0 {
@@ -138,6 +140,9 @@ func (m *Manager) Dial(target string) error {
 		if len(servers) == 0 {
 			return fmt.Errorf("dial %s: no server to call through", target)
 		}
+		for _, s := range servers {
+			names = append(names, m.servers[s].cfg.Name)
+		}
 		return nil
 	})
 	if err != nil {
@@ -145,33 +150,34 @@ func (m *Manager) Dial(target string) error {
 	}
 	respTimeout := 2 * m.cfg.Failover.KeepaliveTimeout.D()
 	m.background(func() func() {
-		var errs []error
-		var unanswered []int
-		for _, s := range servers {
-			_, err := m.agent.Dial(m.ctx, s, target, respTimeout)
-			if err == nil {
-				errs = nil
-				break
-			}
-			errs = append(errs, err)
-			if errors.Is(err, phone.ErrNoResponse) {
-				unanswered = append(unanswered, s)
-			}
-			if m.ctx.Err() != nil {
-				break
-			}
-		}
+		_, err := m.agent.DialServers(m.ctx, servers, target, respTimeout)
 		return func() {
-			for _, s := range unanswered {
-				m.inviteUnanswered(s)
-			}
-			if len(errs) > 0 {
-				m.emit("error", &ErrorEvent{Reason: fmt.Sprintf("call to %s failed: %v", target, errors.Join(errs...))})
+			if err != nil {
+				var de *phone.DialError
+				if errors.As(err, &de) {
+					for _, s := range de.Unanswered() {
+						m.inviteUnanswered(s)
+					}
+				}
+				m.log.Warn("call failed", "target", target, "servers", names, "error", err)
+				if m.ctx.Err() == nil {
+					m.emit("error", &ErrorEvent{Reason: dialFailure(target, err)})
+				}
 			}
 			m.reconcile()
 		}
 	})
 	return nil
+}
+
+// dialFailure is a call that could not be placed, in the user's words: "Call to 911 failed: no server
+// answered (tried home, branch)". The details (servers, errors) go to the log.
+func dialFailure(target string, err error) string {
+	var de *phone.DialError
+	if errors.As(err, &de) {
+		return fmt.Sprintf("Call to %s failed: %s", target, de.Reason())
+	}
+	return fmt.Sprintf("Call to %s failed: the phone could not place it", target)
 }
 
 // inviteUnanswered is a detection signal: an INVITE the server did not answer at all.

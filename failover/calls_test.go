@@ -1,13 +1,18 @@
 package failover
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"stayline/config"
+	"stayline/lab"
+	"stayline/lab/labtest"
 	"stayline/phone"
 )
 
@@ -22,8 +27,12 @@ func TestDialGoesThroughTheServerInUse(t *testing.T) {
 		t.Fatalf("dial log %v, want one INVITE through branch", h.agent.log)
 	}
 	calls := of[*CallEvent](h)
-	if len(calls) != 1 || calls[0].State != "active" || calls[0].Remote != "1002@example.com" {
-		t.Fatalf("call events %+v", calls)
+	if got := callStates(calls); !slices.Equal(got, []string{"1 dialing branch", "1 active branch"}) ||
+		calls[1].Remote != "1002@example.com" {
+		t.Fatalf("call events %v", got)
+	}
+	if !slices.Contains(h.agent.log, "dialservers 1") {
+		t.Fatalf("dial log %v, want the call placed through branch alone", h.agent.log)
 	}
 	if got := h.m.Actions(); !slices.Equal(got, []Action{ActDial, ActHangup, ActHold, ActDTMF}) {
 		t.Fatalf("actions with an active call on branch = %v", got)
@@ -47,8 +56,8 @@ func TestDialRefusedInLimboButEmergencyTriesEveryServer(t *testing.T) {
 			t.Fatalf("emergency call tried %v, want servers 0, 1, 2 in turn", h.agent.log)
 		}
 	}
-	if c := of[*CallEvent](h); len(c) != 1 || c[0].State != "active" {
-		t.Fatalf("emergency call events %+v", c)
+	if got := callStates(of[*CallEvent](h)); !slices.Equal(got, []string{"1 dialing home", "1 active backup"}) {
+		t.Fatalf("emergency call events %v, want one call that went through backup", got)
 	}
 }
 
@@ -63,8 +72,128 @@ func TestUnansweredInviteIsADetectionSignal(t *testing.T) {
 		t.Fatal("the clock moved")
 	}
 	h.wantStage(StageAlternate, "branch")
-	if ev := of[*ErrorEvent](h); len(ev) != 1 || !strings.Contains(ev[0].Reason, "call to 1002 failed") {
-		t.Fatalf("error events %+v, want the failed call reported", ev)
+	if ev := of[*ErrorEvent](h); len(ev) != 1 || ev[0].Reason != "Call to 1002 failed: the server did not answer (home)" {
+		t.Fatalf("error events %+v, want the failed call reported in plain words", ev)
+	}
+}
+
+// fakeServerNames are testConfig's servers, for the fake agent's DialErrors.
+var fakeServerNames = []string{"home", "branch", "backup"}
+
+// DialServers is the fake agent's one call through servers in turn, as phone.Agent's: one id, a dialing
+// event first, then active through the first server that is up, or one ended event once every server
+// failed (with the DialError's reason, as the phone ends it).
+func (f *fakeAgent) DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error) {
+	f.mu.Lock()
+	f.nextCall++
+	id := fmt.Sprint(f.nextCall)
+	f.log = append(f.log, "dialservers "+strings.Trim(fmt.Sprint(servers), "[]"))
+	f.at = append(f.at, f.clk.Now())
+	f.mu.Unlock()
+	f.callEvent(id, phone.CallDialing, servers[0], "")
+	failed := &phone.DialError{Target: target}
+	for _, s := range servers {
+		var err error
+		switch f.record("dial", s) {
+		case silent, refused:
+			err = fmt.Errorf("%w within %s (fake)", phone.ErrNoResponse, respTimeout)
+		case unavailable:
+			err = &phone.StatusError{Method: "INVITE", Code: 503, Reason: "Service Unavailable"}
+		default:
+			f.callEvent(id, phone.CallActive, s, "")
+			return id, nil
+		}
+		failed.Attempts = append(failed.Attempts, phone.DialAttempt{Server: s, Name: fakeServerNames[s], Err: err})
+	}
+	f.callEvent(id, phone.CallEnded, servers[len(servers)-1], failed.Reason())
+	return id, failed
+}
+
+// callStates lists call events as "id state server".
+func callStates(calls []*CallEvent) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, c.ID+" "+c.State+" "+c.Server)
+	}
+	return out
+}
+
+// twoServers is testConfig with home and branch only.
+func twoServers(cfg *config.Config) { cfg.Servers = cfg.Servers[:2] }
+
+// The bug: 911 in noservice showed two failed calls (one per server) and a Go error chain.
+func TestEmergencyDialThatNoServerTakesIsOneFailedCall(t *testing.T) {
+	h := newHarness(t, testConfig(twoServers), map[int]mode{0: refused, 1: silent})
+	h.advanceUntil(5*time.Second, "noservice", func() bool { return h.stage() == StageNoService })
+	if err := h.m.Dial("911"); err != nil {
+		t.Fatalf("emergency dial refused: %v", err)
+	}
+	h.settle()
+	if !slices.Contains(h.agent.log, "dialservers 0 1") || h.agent.count("dial", 0) != 1 || h.agent.count("dial", 1) != 1 {
+		t.Fatalf("dial log %v, want one call tried on home, then branch", h.agent.log)
+	}
+	calls := of[*CallEvent](h)
+	if got := callStates(calls); !slices.Equal(got, []string{"1 dialing home", "1 ended branch"}) {
+		t.Fatalf("call events %v, want one call: dialing, then ended", got)
+	}
+	const plain = "no server answered (tried home, branch)"
+	if calls[1].Reason != plain {
+		t.Fatalf("the call ended with %q, want %q", calls[1].Reason, plain)
+	}
+	errs := of[*ErrorEvent](h)
+	if len(errs) != 1 {
+		t.Fatalf("error events %+v, want one", errs)
+	}
+	reason := errs[0].Reason
+	for _, jargon := range []string{"INVITE", "within", "fake", "(home)", "error", "\n"} {
+		if strings.Contains(reason, jargon) {
+			t.Errorf("the user reads %q: %q is not for them", reason, jargon)
+		}
+	}
+	if want := "Call to 911 failed: " + plain; reason != want {
+		t.Fatalf("the user reads %q, want %q", reason, want)
+	}
+}
+
+func TestEmergencyDialGoesOnToTheServerThatAnswers(t *testing.T) {
+	h := newHarness(t, testConfig(twoServers), map[int]mode{0: refused, 1: refused})
+	h.advanceUntil(5*time.Second, "noservice", func() bool { return h.stage() == StageNoService })
+	h.agent.set(1, up) // branch is back, and takes the INVITE before the next REGISTER finds it
+	if err := h.m.Dial("911"); err != nil {
+		t.Fatalf("emergency dial refused: %v", err)
+	}
+	h.settle()
+	if got := callStates(of[*CallEvent](h)); !slices.Equal(got, []string{"1 dialing home", "1 active branch"}) {
+		t.Fatalf("call events %v, want one call, active through branch, never ended", got)
+	}
+	if errs := of[*ErrorEvent](h); len(errs) != 0 {
+		t.Fatalf("error events %+v for a call that went through", errs)
+	}
+}
+
+// A refusal from a server is worded as the phone words it; each server's fate is named.
+func TestDialFailureWordsForTheUser(t *testing.T) {
+	unavailable := &phone.StatusError{Method: "INVITE", Code: 503, Reason: "Service Unavailable"}
+	noAnswer := fmt.Errorf("%w within 1s (home)", phone.ErrNoResponse)
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&phone.DialError{Target: "1002", Attempts: []phone.DialAttempt{{Server: 0, Name: "home", Err: unavailable}}},
+			"Call to 1002 failed: service unavailable (503 Service Unavailable)"},
+		{&phone.DialError{Target: "911", Attempts: []phone.DialAttempt{{Server: 0, Name: "home", Err: noAnswer},
+			{Server: 1, Name: "branch", Err: unavailable}}},
+			"Call to 911 failed: no server took the call (home: did not answer; branch: service unavailable (503 Service Unavailable))"},
+		{fmt.Errorf("dial: %w", context.DeadlineExceeded), "Call to 911 failed: the phone could not place it"},
+	} {
+		target := "911"
+		var de *phone.DialError
+		if errors.As(tc.err, &de) {
+			target = de.Target
+		}
+		if got := dialFailure(target, tc.err); got != tc.want {
+			t.Errorf("dialFailure(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
 
@@ -239,5 +368,87 @@ func TestCallIDLess(t *testing.T) {
 	sort.Slice(ids, func(i, j int) bool { return CallIDLess(ids[i], ids[j]) })
 	if want := []string{"1", "2", "10", "c1", "c2"}; !slices.Equal(ids, want) {
 		t.Fatalf("order %v, want %v", ids, want)
+	}
+}
+
+// callAndErrorEvents gathers the call and error events of lp until done says so, failing after within.
+func (lp *livePhone) callAndErrorEvents(within time.Duration, done func(calls []*CallEvent, errs []*ErrorEvent) bool) ([]*CallEvent, []*ErrorEvent) {
+	lp.t.Helper()
+	var calls []*CallEvent
+	var errs []*ErrorEvent
+	deadline := time.After(within)
+	for !done(calls, errs) {
+		select {
+		case ev := <-lp.sub.C:
+			switch e := ev.(type) {
+			case *CallEvent:
+				calls = append(calls, e)
+			case *ErrorEvent:
+				errs = append(errs, e)
+			}
+		case <-deadline:
+			lp.t.Fatalf("call events %v, errors %+v, and no more within %s", callStates(calls), errs, within)
+		}
+	}
+	return calls, errs
+}
+
+// The user's report, on the lab: home killed, 911 dialled at once. One call, through the alternate.
+func TestLiveEmergencyDialWithHomeDeadReachesTheAlternate(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	labtest.FarEnd(t, "911", p.Home.Addr(), p.Alternate.Addr())
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	killAt(t, p.Home)
+	if err := lp.m.Dial("911"); err != nil { // before the keep-alives notice: home is tried first
+		t.Fatal(err)
+	}
+	calls, errs := lp.callAndErrorEvents(10*time.Second, func(calls []*CallEvent, _ []*ErrorEvent) bool {
+		return len(calls) > 0 && (calls[len(calls)-1].State == "active" || calls[len(calls)-1].State == "ended")
+	})
+	first, last := calls[0], calls[len(calls)-1]
+	if first.State != "dialing" || first.Server != "home" || last.State != "active" || last.Server != "alternate" {
+		t.Fatalf("call events %v, want dialing through home, then active through the alternate", callStates(calls))
+	}
+	for _, c := range calls {
+		if c.ID != first.ID || c.State == "ended" {
+			t.Fatalf("call events %v, want one call, never ended", callStates(calls))
+		}
+	}
+	if len(errs) != 0 {
+		t.Fatalf("errors %+v for a call that went through", errs)
+	}
+	if err := lp.m.Hangup(first.ID); err != nil {
+		t.Fatal(err)
+	}
+	lp.waitCall("ended", 5*time.Second)
+}
+
+// The user's report exactly: noservice, 911. One call, one failure, in plain words.
+func TestLiveEmergencyDialInNoServiceIsOneFailedCall(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	lp := startLivePhone(t, p, "")
+	lp.waitStage(StageNormal, "home", 5*time.Second)
+	killAt(t, p.Alternate)
+	killAt(t, p.Home)
+	lp.waitStage(StageNoService, "", 10*time.Second)
+	if err := lp.m.Dial("911"); err != nil {
+		t.Fatal(err)
+	}
+	calls, errs := lp.callAndErrorEvents(10*time.Second, func(calls []*CallEvent, errs []*ErrorEvent) bool {
+		return len(errs) > 0 && len(calls) > 0 && calls[len(calls)-1].State == "ended"
+	})
+	time.Sleep(300 * time.Millisecond) // a second call or error would come now
+	more, moreErrs := lp.callAndErrorEvents(time.Second, func([]*CallEvent, []*ErrorEvent) bool {
+		return len(lp.sub.C) == 0
+	})
+	calls, errs = append(calls, more...), append(errs, moreErrs...)
+	const plain = "no server answered (tried home, alternate)"
+	if got := callStates(calls); len(calls) != 2 || calls[0].State != "dialing" || calls[1].State != "ended" ||
+		calls[0].ID != calls[1].ID || calls[1].Reason != plain {
+		t.Fatalf("call events %v (ended with %q), want one call: dialing, then ended %q", got, calls[len(calls)-1].Reason, plain)
+	}
+	if len(errs) != 1 || errs[0].Reason != "Call to 911 failed: "+plain {
+		t.Fatalf("errors %+v, want one: %q", errs, "Call to 911 failed: "+plain)
 	}
 }

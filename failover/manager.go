@@ -33,7 +33,8 @@ type Agent interface {
 	SetServerHealth(server int, up bool)
 	SetAdmission(phone.Admission)
 
-	Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error)
+	// DialServers places one call through servers in turn until one takes it (one id, one outcome).
+	DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error)
 	Answer(id string) error
 	Hangup(id, reason string) error
 	Hold(id string) error

@@ -64,7 +64,7 @@ func (a upAgent) Events() <-chan phone.Event                         { return a.
 func (upAgent) Listen() string                                       { return "127.0.0.1:5099" }
 func (upAgent) SetServerHealth(int, bool)                            {}
 func (upAgent) SetAdmission(phone.Admission)                         {}
-func (upAgent) Dial(context.Context, int, string, time.Duration) (string, error) {
+func (upAgent) DialServers(context.Context, []int, string, time.Duration) (string, error) {
 	return "", phone.ErrNoResponse
 }
 func (upAgent) Answer(string) error                                    { return nil }

@@ -45,13 +45,14 @@ func TestRecorderClassifiesEveryEnding(t *testing.T) {
 	play("c5", "out", "1006@lab", 0, "cancelled", "dialing", "ringing")
 	play("c6", "out", "1007@lab", 0, "not found (404 Not Found)", "dialing")
 	play("c7", "in", "1008@lab", 30*time.Second, "hung up", "incoming", "active", "held", "active")
+	play("c8", "out", "911@lab", 0, "no server answered (tried home, branch)", "dialing") // an emergency call no server took
 
 	got := store.Entries()
 	want := []struct {
 		party, result string
 		talk          time.Duration
 	}{
-		{"1008@lab", Answered, 36 * time.Second}, {"1007@lab", Failed, 0}, {"1006@lab", Cancelled, 0},
+		{"911@lab", Failed, 0}, {"1008@lab", Answered, 36 * time.Second}, {"1007@lab", Failed, 0}, {"1006@lab", Cancelled, 0},
 		{"1005@lab", Busy, 0}, {"1004@lab", Declined, 0}, {"1003@lab", Missed, 0}, {"1002@lab", Answered, 97 * time.Second},
 	}
 	if len(got) != len(want) {
@@ -65,7 +66,7 @@ func TestRecorderClassifiesEveryEnding(t *testing.T) {
 	if first := got[len(got)-1]; !first.Start.Equal(t0) || first.Direction != "out" || first.Reason != "hung up" {
 		t.Errorf("first call %+v", first)
 	}
-	if store.LastDialled() != "1007@lab" {
+	if store.LastDialled() != "911@lab" {
 		t.Errorf("last dialled %q", store.LastDialled())
 	}
 }

@@ -45,7 +45,7 @@ type CallInfo struct {
 // it with. The failover manager supplies it.
 type Admission func(server int) (code int, reason string)
 
-// ErrNoResponse is returned by Dial when the server did not answer the INVITE at all in time.
+// ErrNoResponse marks a server that did not answer the INVITE at all in time (an attempt of a DialError).
 var ErrNoResponse = errors.New("the server did not answer the INVITE")
 
 // ErrNoCall is returned for an unknown call id.
@@ -118,7 +118,8 @@ func (c *call) setState(s CallState) {
 		c.connectAudio()
 	}
 	c.a.updateTone("")
-	c.a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
+	ci := c.info()
+	c.a.notify(Event{Kind: EventCall, Server: ci.Server, Call: ci})
 }
 
 // connectAudio gives a talking call the microphone and the speaker.
@@ -147,9 +148,13 @@ func (c *call) end(reason string) {
 			port.Close()
 		}
 		c.a.forget(c)
+		if c.cancel != nil {
+			c.cancel(nil) // an outgoing call's context ends with it (an attempt in progress, too)
+		}
 		c.a.updateTone(reason)
 		close(c.done)
-		c.a.notify(Event{Kind: EventCall, Server: c.server, Call: c.info()})
+		ci := c.info()
+		c.a.notify(Event{Kind: EventCall, Server: ci.Server, Call: ci})
 	})
 }
 
@@ -194,13 +199,36 @@ func (a *Agent) updateTone(ended string) {
 
 // --- The agent's call table ---
 
+// track gives c its id and files it (under callID too, unless "": an outgoing call files the Call-ID of
+// each attempt with alias).
 func (a *Agent) track(c *call, callID string) {
 	a.callsMu.Lock()
 	defer a.callsMu.Unlock()
 	a.nextCall++
 	c.id = strconv.Itoa(a.nextCall)
 	a.calls[c.id] = c
+	if callID != "" {
+		a.byCallID[callID] = c
+	}
+}
+
+// alias files callID (the INVITE of one attempt of an outgoing call) under c, so the requests of that
+// dialog find the call; false if the call has ended.
+func (a *Agent) alias(c *call, callID string) bool {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	if a.calls[c.id] != c {
+		return false
+	}
 	a.byCallID[callID] = c
+	return true
+}
+
+// unalias forgets the Call-ID of an attempt the server did not take.
+func (a *Agent) unalias(callID string) {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	delete(a.byCallID, callID)
 }
 
 func (a *Agent) forget(c *call) {
@@ -375,42 +403,208 @@ func (a *Agent) offerCodecs() ([]audio.Codec, []uint8) {
 	return cs, pts
 }
 
-// Dial places a call to target through server. It returns once the server has answered the INVITE at all
-// (a provisional or final response), within respTimeout; the call's progress then arrives as events.
+// Dial places a call to target through server: DialServers with one server. It returns once the server
+// has answered the INVITE at all (a provisional or final response), within respTimeout; the call's
+// progress then arrives as events. A *DialError says the server did not take the call, which has ended.
 func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error) {
-	return a.invite(ctx, server, target, respTimeout)
+	return a.placeCall(ctx, []int{server}, target, respTimeout)
+}
+
+// DialServers places one call to target, trying servers in their order until one takes it: an emergency
+// call goes through whichever server answers. Each server has respTimeout to answer the INVITE at all; one
+// that does not, that cannot be reached or that answers 503 makes way for the next. The call keeps one id
+// through every attempt, as the front ends and the history see it: one dialing event at the start, then
+// the progress through the server that took it, or, once the last server failed, one ended event whose
+// reason says so in plain words (DialError.Reason).
+//
+// It returns the call's id once a server has answered (nil error: what follows, busy or not found
+// included, arrives as events), or a *DialError once every server failed; the call has ended by then.
+func (a *Agent) DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error) {
+	return a.placeCall(ctx, servers, target, respTimeout)
 }
 
 // invite is Dial with extra headers (a transfer's Replaces).
 func (a *Agent) invite(ctx context.Context, server int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
-	l, err := a.link(server)
-	if err != nil {
-		return "", err
+	return a.placeCall(ctx, []int{server}, target, respTimeout, extra...)
+}
+
+// DialError is a call no server took: what became of it on each server tried, in order. Error gives the
+// details, for the log; Reason the plain words the call ended with, for the user.
+type DialError struct {
+	Target   string
+	Attempts []DialAttempt
+}
+
+// DialAttempt is one server's part in a DialError.
+type DialAttempt struct {
+	Server int    // index in the configured server list
+	Name   string // the server's name
+	// Err is why the server did not take the call: it wraps ErrNoResponse when the server did not answer
+	// the INVITE at all, and is a *StatusError when the server refused it (503).
+	Err error
+}
+
+func (e *DialError) Error() string {
+	parts := make([]string, len(e.Attempts))
+	for i, t := range e.Attempts {
+		parts[i] = t.Name + ": " + t.Err.Error()
+	}
+	return fmt.Sprintf("call to %s: no server took it: %s", e.Target, strings.Join(parts, "; "))
+}
+
+// Unwrap gives each attempt's error (errors.Is(err, ErrNoResponse) holds when any server did not answer).
+func (e *DialError) Unwrap() []error {
+	errs := make([]error, len(e.Attempts))
+	for i, t := range e.Attempts {
+		errs[i] = t.Err
+	}
+	return errs
+}
+
+// Unanswered lists the servers that did not answer the INVITE at all: to the failover manager, a sign that
+// they are down.
+func (e *DialError) Unanswered() []int {
+	var out []int
+	for _, t := range e.Attempts {
+		if errors.Is(t.Err, ErrNoResponse) {
+			out = append(out, t.Server)
+		}
+	}
+	return out
+}
+
+// Reason is why the call failed in the words the user reads (the ended call's reason): the servers by
+// name and a refusal as responseReason words it, with no protocol or Go error text. One server: "the
+// server did not answer (home)", or its refusal ("service unavailable (503 Service Unavailable)"); several:
+// "no server answered (tried home, branch)", or, when one refused, what became of each.
+func (e *DialError) Reason() string {
+	if len(e.Attempts) == 0 {
+		return "no server to call through"
+	}
+	if len(e.Attempts) == 1 {
+		t := e.Attempts[0]
+		if t.refused() {
+			return t.outcome()
+		}
+		return "the server " + t.outcome() + " (" + t.Name + ")"
+	}
+	var names, each []string
+	refused := false
+	for _, t := range e.Attempts {
+		names = append(names, t.Name)
+		each = append(each, t.Name+": "+t.outcome())
+		refused = refused || t.refused()
+	}
+	if !refused {
+		return "no server answered (tried " + strings.Join(names, ", ") + ")"
+	}
+	return "no server took the call (" + strings.Join(each, "; ") + ")"
+}
+
+// refused reports whether the server answered the INVITE with a refusal.
+func (t DialAttempt) refused() bool {
+	var se *StatusError
+	return errors.As(t.Err, &se)
+}
+
+// outcome is what became of the attempt in plain words.
+func (t DialAttempt) outcome() string {
+	var se *StatusError
+	switch {
+	case errors.As(t.Err, &se):
+		return responseReason(se.Code, se.Reason)
+	case errors.Is(t.Err, ErrNoResponse):
+		return "did not answer"
+	}
+	return "could not be reached"
+}
+
+// errUnreachable marks an attempt the server never saw: no connection, or the INVITE could not be sent.
+var errUnreachable = errors.New("the server could not be reached")
+
+// outgoing is what a call's attempts share.
+type outgoing struct {
+	target      string
+	uri         sip.Uri
+	servers     []int
+	respTimeout time.Duration
+	extra       []sip.Header
+}
+
+// placeCall is Dial, DialServers and invite: the call, then its attempts in runOutgoing.
+func (a *Agent) placeCall(ctx context.Context, servers []int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
+	if len(servers) == 0 {
+		return "", errors.New("dial: no server to call through")
+	}
+	for _, s := range servers {
+		if _, err := a.link(s); err != nil {
+			return "", err
+		}
 	}
 	uri, err := a.targetURI(target)
 	if err != nil {
 		return "", err
 	}
-	m, err := openMedia(l.local, a.log)
-	if err != nil {
-		return "", err
-	}
-	codecs, pts := a.offerCodecs()
 	offered, err := a.offerCrypto()
 	if err != nil {
-		m.close()
 		return "", err
 	}
-	c := &call{a: a, outgoing: true, link: l, server: server, remote: uri.User + "@" + uri.Host,
-		state: CallDialing, media: m, dtmfPT: -1, sessionID: uint64(time.Now().UnixNano()), version: 1,
-		done: make(chan struct{}), offered: offered, savp: a.srtpMode() == SRTPRequire}
-	body, err := marshalSDP(localMedia{IP: l.local, Port: m.Port(), Codecs: codecs, PTs: pts,
-		DTMF: dtmfPayloadType, Direction: SendRecv, SessionID: c.sessionID, Version: c.version,
-		Secure: c.savp, Crypto: offered})
-	if err != nil {
-		m.close()
-		return "", err
+	// The call exists from here to its end, whichever servers it goes through; cancelling callCtx (a
+	// hang-up) ends the attempt in progress and stops the next.
+	callCtx, cancel := context.WithCancelCause(a.ctx)
+	c := &call{a: a, outgoing: true, link: a.servers[servers[0]], server: servers[0], remote: uri.User + "@" + uri.Host,
+		state: CallDialing, dtmfPT: -1, sessionID: uint64(time.Now().UnixNano()), version: 1,
+		done: make(chan struct{}), offered: offered, savp: a.srtpMode() == SRTPRequire, cancel: cancel}
+	a.track(c, "")
+	a.notify(Event{Kind: EventCall, Server: servers[0], Call: c.info()})
+	first := make(chan error, 1)
+	go c.runOutgoing(callCtx, outgoing{target: target, uri: uri, servers: servers, respTimeout: respTimeout, extra: extra}, first)
+	select {
+	case err := <-first:
+		return c.id, err
+	case <-ctx.Done():
+		cancel(nil)
+		return c.id, ctx.Err()
 	}
+}
+
+// signal hands the dialler the outcome it waits for; only the first counts.
+func signal(first chan<- error, err error) {
+	select {
+	case first <- err:
+	default:
+	}
+}
+
+// runOutgoing tries the call's servers in turn until one takes the call (see DialServers). first gets
+// nil once one has, or the *DialError once all failed.
+func (c *call) runOutgoing(ctx context.Context, o outgoing, first chan<- error) {
+	a := c.a
+	failed := &DialError{Target: o.target}
+	for _, server := range o.servers {
+		if ctx.Err() != nil {
+			break
+		}
+		err := c.attempt(ctx, server, o, first)
+		if err == nil {
+			return // this server has the call, to its end
+		}
+		name := a.servers[server].cfg.Name
+		failed.Attempts = append(failed.Attempts, DialAttempt{Server: server, Name: name, Err: err})
+		a.log.Info("call attempt failed", "call", c.id, "target", o.target, "server", name, "error", err)
+	}
+	if ctx.Err() != nil { // hung up before any server took the call, or the phone is closing
+		c.end("cancelled")
+		signal(first, nil)
+		return
+	}
+	a.log.Info("no server took the call", "call", c.id, "error", failed)
+	c.end(failed.Reason())
+	signal(first, failed)
+}
+
+// newInvite builds the INVITE of one attempt, through l, with a Call-ID and From tag of its own.
+func (a *Agent) newInvite(l *serverLink, uri sip.Uri, body []byte, extra []sip.Header) *sip.Request {
 	req := sip.NewRequest(sip.INVITE, uri)
 	a.address(req, l)
 	acc := a.opts.Account
@@ -432,54 +626,74 @@ func (a *Agent) invite(ctx context.Context, server int, target string, respTimeo
 		req.AppendHeader(h)
 	}
 	req.SetBody(body)
-
-	if err := a.ensureConnection(ctx, l); err != nil {
-		m.close()
-		return "", err
-	}
-	callCtx, cancel := context.WithCancelCause(a.ctx)
-	c.cancel = cancel
-	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
-	cs, err := dua.WriteInvite(callCtx, req)
-	if err != nil {
-		cancel(nil)
-		m.close()
-		return "", fmt.Errorf("INVITE to %s: %w", l.cfg.Name, err)
-	}
-	a.track(c, string(callID))
-	m.setOnDigit(c.digit)
-	a.notify(Event{Kind: EventCall, Server: server, Call: c.info()})
-	first := make(chan error, 1)
-	go c.runOutgoing(callCtx, cs, first)
-	select {
-	case err := <-first:
-		if err != nil {
-			return c.id, err
-		}
-		return c.id, nil
-	case <-time.After(respTimeout):
-		cancel(sipgo.WaitAnswerForceCancelErr)
-		<-c.done
-		return c.id, fmt.Errorf("%w within %s (%s)", ErrNoResponse, respTimeout, l.cfg.Name)
-	case <-ctx.Done():
-		cancel(nil)
-		return c.id, ctx.Err()
-	}
+	return req
 }
 
-func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, first chan<- error) {
+// attempt sends the call's INVITE through server and follows it. It returns nil once the server has taken
+// the call (answered it in time with anything but 503): the call then goes on through that server to its
+// end, and first has been told. Otherwise it returns why not, and the call stays open for the next server.
+func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<- error) error {
 	a := c.a
-	signal := func(err error) {
-		select {
-		case first <- err:
-		default:
-		}
+	l := a.servers[server]
+	m, err := openMedia(l.local, a.log)
+	if err != nil {
+		return err
 	}
-	err := cs.WaitAnswer(ctx, sipgo.AnswerOptions{
+	codecs, pts := a.offerCodecs()
+	body, err := marshalSDP(localMedia{IP: l.local, Port: m.Port(), Codecs: codecs, PTs: pts,
+		DTMF: dtmfPayloadType, Direction: SendRecv, SessionID: c.sessionID, Version: c.version,
+		Secure: c.savp, Crypto: c.offered})
+	if err != nil {
+		m.close()
+		return err
+	}
+	req := a.newInvite(l, o.uri, body, o.extra)
+	callID := string(*req.CallID())
+	if err := a.ensureConnection(ctx, l); err != nil {
+		m.close()
+		return fmt.Errorf("%w: %w", errUnreachable, err)
+	}
+	c.mu.Lock()
+	ended := c.state == CallEnded
+	if !ended {
+		c.link, c.server, c.media = l, server, m
+	}
+	c.mu.Unlock()
+	if ended || !a.alias(c, callID) {
+		m.close()
+		return errors.New("the call ended")
+	}
+	attemptCtx, cancelAttempt := context.WithCancelCause(ctx)
+	defer cancelAttempt(nil)
+	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
+	cs, err := dua.WriteInvite(attemptCtx, req)
+	if err != nil {
+		m.close()
+		a.unalias(callID)
+		return fmt.Errorf("%w: INVITE: %w", errUnreachable, err)
+	}
+	m.setOnDigit(c.digit)
+
+	// The first response, or respTimeout without one, decides whether this server answers at all.
+	var decide sync.Once
+	inTime := false // a response came before the deadline
+	deadline := time.AfterFunc(o.respTimeout, func() {
+		decide.Do(func() { cancelAttempt(sipgo.WaitAnswerForceCancelErr) })
+	})
+	defer deadline.Stop()
+	took := false // a provisional response: this server has the call
+	err = cs.WaitAnswer(attemptCtx, sipgo.AnswerOptions{
 		Username: a.opts.Account.User,
 		Password: a.opts.Account.Password,
 		OnResponse: func(r *sip.Response) error {
-			signal(nil)
+			decide.Do(func() { inTime = true })
+			if !inTime {
+				return nil // too late: this attempt is given up
+			}
+			if r.IsProvisional() && !took {
+				took = true
+				signal(first, nil)
+			}
 			if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
 				c.setState(CallRinging)
 			}
@@ -487,30 +701,30 @@ func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, f
 		},
 	})
 	if err != nil {
-		reason := outgoingFailure(err, ctx, c.savp)
-		var dr *sipgo.ErrDialogResponse
-		serverFault := false
-		if errors.As(err, &dr) && dr.Res.StatusCode == sip.StatusServiceUnavailable {
-			serverFault = true
-		} else if !errors.As(err, &dr) && ctx.Err() == nil {
-			serverFault = true // the transaction died: timeout or transport error
+		reason, fault := c.failure(err, attemptCtx, l.cfg.Name, o.respTimeout)
+		if fault != nil && !errors.Is(fault, ErrNoResponse) {
+			a.notify(Event{Kind: EventServerTrouble, Server: server, Err: fmt.Errorf("INVITE: %w", fault)})
 		}
-		if serverFault {
-			signal(fmt.Errorf("INVITE through %s: %s", c.link.cfg.Name, reason))
-			a.notify(Event{Kind: EventServerTrouble, Server: c.server, Err: fmt.Errorf("INVITE: %s", reason)})
-		} else {
-			signal(nil)
+		if fault != nil && !took {
+			m.close()
+			a.unalias(callID)
+			return fault // the next server may take the call
 		}
+		if reason == "" { // no fault, and ctx ended: hung up here, or the phone is closing
+			reason = "cancelled"
+		}
+		signal(first, nil)
 		c.end(reason)
-		return
+		return nil
 	}
-	signal(nil)
+	signal(first, nil)
 	res := cs.InviteResponse
 	dlg, derr := dialogFromUAC(cs.InviteRequest, res)
-	ackErr := cs.Ack(ctx)
+	ackErr := cs.Ack(attemptCtx)
 	if derr != nil || ackErr != nil {
-		c.end(fmt.Sprintf("bad answer: %v", errors.Join(derr, ackErr)))
-		return
+		a.log.Info("answer not usable", "call", c.id, "error", errors.Join(derr, ackErr))
+		c.end("the far end's answer could not be used")
+		return nil
 	}
 	c.mu.Lock()
 	c.dlg = dlg
@@ -521,28 +735,37 @@ func (c *call) runOutgoing(ctx context.Context, cs *sipgo.DialogClientSession, f
 	}
 	if err != nil {
 		c.hangup("the far end answered with unusable media: " + err.Error())
-		return
+		return nil
 	}
-	c.media.start()
+	m.start()
 	c.setState(CallActive)
+	return nil
 }
 
-// outgoingFailure turns the end of an unanswered INVITE into the reason shown to the user.
-func outgoingFailure(err error, ctx context.Context, srtpOnly bool) string {
+// failure sorts out an INVITE that got no answer: the reason the user reads if the call ends with it, and,
+// when the server is to blame (no answer in time, no way through, 503), the fault: the error to try the
+// next server with. An outcome of the call's own (busy, not found) has no fault; a hang-up here has
+// neither reason nor fault.
+func (c *call) failure(err error, ctx context.Context, server string, respTimeout time.Duration) (reason string, fault error) {
 	var dr *sipgo.ErrDialogResponse
 	if errors.As(err, &dr) {
-		if srtpOnly && dr.Res.StatusCode == 488 {
-			return fmt.Sprintf("the far end refused the call with SRTP, which this phone requires (488 %s)", dr.Res.Reason)
+		code, phrase := dr.Res.StatusCode, dr.Res.Reason
+		if c.savp && code == 488 {
+			return fmt.Sprintf("the far end refused the call with SRTP, which this phone requires (488 %s)", phrase), nil
 		}
-		return responseReason(dr.Res.StatusCode, dr.Res.Reason)
+		if code == sip.StatusServiceUnavailable {
+			fault = statusError(sip.INVITE, dr.Res)
+		}
+		return responseReason(code, phrase), fault
 	}
 	if ctx.Err() != nil {
 		if errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr) {
-			return "the server did not answer"
+			return "the server did not answer", fmt.Errorf("%w within %s (%s)", ErrNoResponse, respTimeout, server)
 		}
-		return "cancelled"
+		return "", nil
 	}
-	return "call failed: " + err.Error()
+	// The transaction died: a transport error, or no final response before Timer B.
+	return "the server stopped answering", fmt.Errorf("%w: %w", errUnreachable, err)
 }
 
 func responseReason(code int, phrase string) string {

@@ -2,7 +2,10 @@ package phone
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +100,141 @@ func TestDialDeadServerReportsNoResponse(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("Dial took %s to give up", took)
+	}
+}
+
+// callEventsUntil gathers a's call events until one satisfies last (included), failing after within.
+func callEventsUntil(t *testing.T, a *Agent, within time.Duration, last func(CallInfo) bool) []CallInfo {
+	t.Helper()
+	deadline := time.After(within)
+	var out []CallInfo
+	for {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind != EventCall {
+				continue
+			}
+			out = append(out, ev.Call)
+			if last(ev.Call) {
+				return out
+			}
+		case <-deadline:
+			t.Fatalf("call events so far %s, and no more within %s", describeCalls(out), within)
+		}
+	}
+}
+
+// describeCalls lists call events as "id state (server) reason".
+func describeCalls(calls []CallInfo) string {
+	var b strings.Builder
+	for _, c := range calls {
+		fmt.Fprintf(&b, "[%s %s (%d) %s] ", c.ID, c.State, c.Server, c.Reason)
+	}
+	return b.String()
+}
+
+func TestDialErrorSpeaksPlainly(t *testing.T) {
+	noAnswer := func(name string) error { return fmt.Errorf("%w within 1s (%s)", ErrNoResponse, name) }
+	unreachable := fmt.Errorf("%w: dial tcp 127.0.0.1:5060: connect: connection refused", errUnreachable)
+	unavailable := &StatusError{Method: "INVITE", Code: 503, Reason: "Service Unavailable"}
+	for _, tc := range []struct {
+		attempts []DialAttempt
+		want     string
+	}{
+		{[]DialAttempt{{0, "home", noAnswer("home")}}, "the server did not answer (home)"},
+		{[]DialAttempt{{0, "home", unreachable}}, "the server could not be reached (home)"},
+		{[]DialAttempt{{0, "home", unavailable}}, "service unavailable (503 Service Unavailable)"},
+		{[]DialAttempt{{0, "home", noAnswer("home")}, {1, "branch", unreachable}}, "no server answered (tried home, branch)"},
+		{[]DialAttempt{{0, "home", noAnswer("home")}, {1, "branch", unavailable}},
+			"no server took the call (home: did not answer; branch: service unavailable (503 Service Unavailable))"},
+	} {
+		e := &DialError{Target: "911", Attempts: tc.attempts}
+		if got := e.Reason(); got != tc.want {
+			t.Errorf("Reason() = %q, want %q", got, tc.want)
+		}
+	}
+	e := &DialError{Target: "911", Attempts: []DialAttempt{{0, "home", noAnswer("home")}, {1, "branch", unreachable}}}
+	if !errors.Is(e, ErrNoResponse) || !slices.Equal(e.Unanswered(), []int{0}) {
+		t.Errorf("unanswered %v, errors.Is(ErrNoResponse) %v", e.Unanswered(), errors.Is(e, ErrNoResponse))
+	}
+	// The log keeps the details.
+	if s := e.Error(); !strings.Contains(s, "home: the server did not answer the INVITE within 1s") || !strings.Contains(s, "connection refused") {
+		t.Errorf("Error() = %q", s)
+	}
+}
+
+// An emergency call with home dead goes on to the alternate as one call: one id from dialing to active.
+func TestEmergencyDialWithHomeDeadReachesTheAlternateAsOneCall(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	far := labtest.FarEnd(t, "911", p.Home.Addr(), p.Alternate.Addr())
+	a := startAgent(t, lab.Password, srv("home", p.Home, config.TransportUDP), srv("alternate", p.Alternate, config.TransportUDP))
+	if err := p.Home.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	id, err := a.DialServers(ctxFor(t, 5*time.Second), []int{0, 1}, "911", 500*time.Millisecond)
+	if err != nil {
+		t.Fatalf("the alternate did not take the call: %v", err)
+	}
+	calls := callEventsUntil(t, a, 5*time.Second, func(c CallInfo) bool { return c.State == CallActive || c.State == CallEnded })
+	t.Logf("FIGURE call.emergency_fallthrough_ms %d (home dead, 500 ms to answer -> active through the alternate)",
+		time.Since(start).Milliseconds())
+	last := calls[len(calls)-1]
+	if calls[0].ID != id || calls[0].State != CallDialing || last.State != CallActive || last.Server != 1 {
+		t.Fatalf("call events %s, want %s dialing ... active through the alternate", describeCalls(calls), id)
+	}
+	for _, c := range calls {
+		if c.ID != id || c.State == CallEnded {
+			t.Fatalf("call events %s: want one call %s, never ended", describeCalls(calls), id)
+		}
+	}
+	if n := far.Received("INVITE"); n != 1 {
+		t.Fatalf("the far end received %d INVITEs, want 1 (through the alternate)", n)
+	}
+	if err := a.Hangup(id, "hung up"); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallEnded, 5*time.Second)
+}
+
+// With every server dead an emergency call is still one call: dialing, then one ended with plain words.
+func TestEmergencyDialWithEveryServerDeadIsOneEndedCall(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	for _, s := range []*lab.Server{p.Home, p.Alternate} {
+		if err := s.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, transport := range []config.Transport{config.TransportUDP, config.TransportTCP} {
+		t.Run(string(transport), func(t *testing.T) {
+			a := startAgent(t, lab.Password, srv("home", p.Home, transport), srv("alternate", p.Alternate, transport))
+			id, err := a.DialServers(ctxFor(t, 5*time.Second), []int{0, 1}, "911", 300*time.Millisecond)
+			var de *DialError
+			if !errors.As(err, &de) || len(de.Attempts) != 2 {
+				t.Fatalf("dial through two dead servers: %v", err)
+			}
+			if transport == config.TransportUDP && !slices.Equal(de.Unanswered(), []int{0, 1}) {
+				t.Fatalf("unanswered %v, want both servers (%v)", de.Unanswered(), err)
+			}
+			calls := callEventsUntil(t, a, time.Second, func(c CallInfo) bool { return c.State == CallEnded })
+			time.Sleep(200 * time.Millisecond) // anything more would come now
+		drain:
+			for {
+				select {
+				case ev := <-a.Events():
+					if ev.Kind == EventCall {
+						calls = append(calls, ev.Call)
+					}
+				default:
+					break drain
+				}
+			}
+			const plain = "no server answered (tried home, alternate)"
+			if len(calls) != 2 || calls[0].ID != id || calls[1].ID != id || calls[0].State != CallDialing ||
+				calls[1].Reason != plain || de.Reason() != plain {
+				t.Fatalf("call events %s (error %v), want one call %s: dialing, then ended %q", describeCalls(calls), err, id, plain)
+			}
+		})
 	}
 }
 
