@@ -131,7 +131,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		if e.State == "active" && c.Answered.IsZero() {
 			c.Answered = at
 		}
-		c.State, c.Remote = e.State, e.Remote
+		c.State, c.Remote, c.Conference = e.State, e.Remote, e.Conference
 	}
 }
 
@@ -253,9 +253,6 @@ func (m *Model) SoftKeys(number string, dial DialCheck) Slots {
 	case c.State == "active":
 		want = Slots{{failover.ActHold, "Hold"}, {failover.ActTransfer, "Transfer"},
 			{failover.ActConference, "Conf"}, {failover.ActHangup, "Drop"}}
-		if c.Conference {
-			want[2] = Key{}
-		}
 	case c.State == "held":
 		want = Slots{{failover.ActResume, "Resume"}, {}, {failover.ActConference, "Conf"}, {failover.ActHangup, "Drop"}}
 	}

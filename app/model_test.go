@@ -34,6 +34,9 @@ func modelIn(stage failover.Stage, loggedOff bool, calls ...CallView) *Model {
 		case "held":
 			counts.Held++
 		}
+		if c.Conference {
+			counts.Conferenced++
+		}
 	}
 	var srv *config.Server
 	switch stage {
@@ -121,7 +124,7 @@ func TestSoftKeysOfEveryStageAndCallState(t *testing.T) {
 	if got := slotText(m.SoftKeys("911", gateDial(m, "911"))); got != "Emergency|Log in|_|_" {
 		t.Errorf("logged off, 911 typed: soft keys %q", got)
 	}
-	conf := modelIn(failover.StageNormal, false, CallView{ID: "1", State: "active", Conference: true}, CallView{ID: "2", State: "held"})
+	conf := modelIn(failover.StageNormal, false, CallView{ID: "1", State: "active", Conference: true}, CallView{ID: "2", State: "active", Conference: true})
 	if got := slotText(conf.SoftKeys("", DialCheck{})); got != "Hold|Transfer|_|Drop" {
 		t.Errorf("in a conference: soft keys %q (Conf offered again)", got)
 	}

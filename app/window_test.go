@@ -103,7 +103,7 @@ func show(w *Window, st failover.Stage, server string, calls ...CallView) {
 	w.Apply(stageEvent(st, server, ""))
 	var counts failover.CallCounts
 	for _, c := range calls {
-		w.Apply(&failover.CallEvent{ID: c.ID, State: c.State, Remote: c.Remote})
+		w.Apply(&failover.CallEvent{ID: c.ID, State: c.State, Remote: c.Remote, Conference: c.Conference})
 		switch c.State {
 		case "incoming":
 			counts.Incoming++
@@ -111,6 +111,9 @@ func show(w *Window, st failover.Stage, server string, calls ...CallView) {
 			counts.Active++
 		case "held":
 			counts.Held++
+		}
+		if c.Conference {
+			counts.Conferenced++
 		}
 	}
 	srv := map[string]*config.Server{"home": &homeSrv, "branch": &branchSrv}[server]

@@ -30,6 +30,9 @@ func (m *Manager) callCounts() CallCounts {
 		case phone.CallHeld:
 			c.Held++
 		}
+		if ci.Conference && (ci.State == phone.CallActive || ci.State == phone.CallHeld) {
+			c.Conferenced++
+		}
 	}
 	return c
 }
@@ -49,7 +52,7 @@ func (m *Manager) onCall(ci phone.CallInfo) {
 		server = m.servers[ci.Server].cfg.Name
 	}
 	m.emit("call", &CallEvent{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Reason: ci.Reason,
-		Direction: dir, Server: server})
+		Direction: dir, Server: server, Conference: ci.Conference})
 	if m.closing && len(m.calls) == 0 && m.callsGone != nil {
 		f := m.callsGone
 		m.callsGone = nil

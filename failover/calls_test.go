@@ -452,3 +452,37 @@ func TestLiveEmergencyDialInNoServiceIsOneFailedCall(t *testing.T) {
 		t.Fatalf("errors %+v, want one: %q", errs, "Call to 911 failed: "+plain)
 	}
 }
+
+// Calls joined into the conference say so in their events, and Conference is no longer offered until a
+// call outside it is there to add.
+func TestConferencedCallsAreMarkedAndNotJoinedAgain(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.callState("1", phone.CallActive)
+	h.callState("2", phone.CallHeld)
+	if !slices.Contains(h.m.Actions(), ActConference) {
+		t.Fatalf("two calls, no conference offered: %v", h.m.Actions())
+	}
+	for _, id := range []string{"1", "2"} {
+		h.agent.events <- phone.Event{Kind: phone.EventCall, Call: phone.CallInfo{ID: id, State: phone.CallActive,
+			Remote: "1002@example.com", Conference: true}}
+	}
+	h.settle()
+	if slices.Contains(h.m.Actions(), ActConference) {
+		t.Fatalf("conference offered again for calls already in it: %v", h.m.Actions())
+	}
+	h.mu.Lock()
+	marked := 0
+	for _, ev := range h.events {
+		if c, ok := ev.(*CallEvent); ok && c.Conference {
+			marked++
+		}
+	}
+	h.mu.Unlock()
+	if marked != 2 {
+		t.Fatalf("%d call events marked conference, want 2", marked)
+	}
+	h.callState("3", phone.CallHeld)
+	if !slices.Contains(h.m.Actions(), ActConference) {
+		t.Fatal("a third call cannot be added to the conference")
+	}
+}

@@ -104,6 +104,8 @@ type CallEvent struct {
 	Reason    string `json:"reason,omitempty"`
 	Direction string `json:"direction"`        // "in" or "out"
 	Server    string `json:"server,omitempty"` // the server the call went through; absent: none configured
+	// Conference is true while the call is mixed into the phone's conference; absent: it is not.
+	Conference bool `json:"conference,omitempty"`
 }
 
 // DTMFEvent: the far end sent a DTMF digit on a call.

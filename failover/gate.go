@@ -40,9 +40,10 @@ func refuse(a Action, format string, args ...any) *Refusal {
 	return &Refusal{Action: a, Reason: fmt.Sprintf(format, args...)}
 }
 
-// CallCounts summarises the calls the phone holds, by state.
+// CallCounts summarises the calls the phone holds, by state, and how many of them are in the conference.
 type CallCounts struct {
 	Dialing, Ringing, Incoming, Active, Held int
+	Conferenced                              int
 }
 
 // Total is every call in any state.
@@ -149,6 +150,9 @@ func (s situation) checkFeature(a Action) *Refusal {
 	case ActConference:
 		if s.calls.Active+s.calls.Held < 2 {
 			return refuse(a, "A conference needs two calls")
+		}
+		if s.calls.Conferenced >= s.calls.Active+s.calls.Held {
+			return refuse(a, "The calls are already in the conference")
 		}
 	}
 	switch s.stage {
