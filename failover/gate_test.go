@@ -44,7 +44,7 @@ func TestGateTable(t *testing.T) {
 		{ActResume, CallCounts{Held: 1}, false, [5]bool{y, n, y, n, n}},
 		{ActTransfer, oneActive, false, [5]bool{y, n, n, n, n}}, // branch does not offer transfer
 		{ActConference, activeAndHeld, false, [5]bool{y, n, n, n, n}},
-		{ActConference, CallCounts{Active: 2, Conferenced: 2}, false, [5]bool{n, n, n, n, n}}, // already joined
+		{ActConference, CallCounts{Active: 2, Conferenced: 2}, false, [5]bool{n, n, n, n, n}},          // already joined
 		{ActConference, CallCounts{Active: 2, Held: 1, Conferenced: 2}, false, [5]bool{y, n, n, n, n}}, // a third joins
 		{ActLogoff, CallCounts{}, false, [5]bool{y, n, n, n, n}},
 		{ActFailback, CallCounts{}, false, [5]bool{n, n, y, n, n}},
