@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"image/color"
 	"image/png"
 	"path/filepath"
@@ -628,4 +630,94 @@ func tempContacts(t *testing.T) *contacts.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// The keyboard of a desk phone: Enter answers a ringing call, Escape clears the number field itself, and
+// the shortcuts reach Answer, Drop, Hold and Resume.
+func TestKeyboardAnswersClearsAndHasShortcuts(t *testing.T) {
+	w, ctl := newTestWindow(t)
+	show(w, failover.StageNormal, "home", CallView{ID: "7", State: "incoming", Remote: "1004@x"})
+	w.typedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	if got := <-ctl.asked; got != "answer 7" {
+		t.Fatalf("Enter on a ringing call asked %q", got)
+	}
+	w.Number.SetText("1002")
+	w.Win.Canvas().Focus(w.Number)
+	w.Number.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+	if w.Number.Text != "" {
+		t.Fatalf("Escape in the number field left %q", w.Number.Text)
+	}
+	show(w, failover.StageNormal, "home", CallView{ID: "7", State: "active", Remote: "1004@x"})
+	for sc, want := range map[fyne.Shortcut]string{ShortcutDrop: "hangup 7", ShortcutHold: "hold 7"} {
+		w.Win.Canvas().(fyne.Shortcutable).TypedShortcut(sc)
+		if got := <-ctl.asked; got != want {
+			t.Fatalf("shortcut %s asked %q, want %q", sc.ShortcutName(), got, want)
+		}
+	}
+}
+
+// A dial the gate refuses keeps what was typed; Redial says what it will dial; Messages calls the
+// voicemail; Send tones with nothing typed says how.
+func TestDialKeepsARefusedNumberAndRedialSaysWhat(t *testing.T) {
+	w, ctl := newTestWindow(t)
+	show(w, failover.StageTransition, "")
+	w.Number.SetText("1002")
+	w.enter()
+	if got := <-ctl.asked; got != "dial 1002" {
+		t.Fatalf("asked %q", got)
+	}
+	if w.Number.Text != "1002" {
+		t.Fatalf("a refused dial wiped the number (now %q)", w.Number.Text)
+	}
+	show(w, failover.StageNormal, "home")
+	w.enter()
+	<-ctl.asked
+	if w.Number.Text != "" || w.Number.PlaceHolder != "Redial 1002, or type a number" {
+		t.Fatalf("after dialling: number %q, placeholder %q", w.Number.Text, w.Number.PlaceHolder)
+	}
+	test.Tap(w.Messages)
+	if !strings.Contains(w.Message.Text, "No voicemail number") {
+		t.Fatalf("Messages without a number: %q", w.Message.Text)
+	}
+	w.SetVoicemail("*97")
+	test.Tap(w.Messages)
+	if got := <-ctl.asked; got != "dial *97" {
+		t.Fatalf("Messages asked %q", got)
+	}
+	show(w, failover.StageNormal, "home", CallView{ID: "1", State: "active", Remote: "600@x"})
+	w.run(failover.ActDTMF)
+	if !strings.Contains(w.Message.Text, "dial-pad keys") {
+		t.Fatalf("Send tones with nothing typed: %q", w.Message.Text)
+	}
+}
+
+// An emergency number typed in any stage, logged off too, gives an Emergency key that dials it.
+func TestEmergencyKeyInEveryStage(t *testing.T) {
+	for _, st := range failover.Stages {
+		w, ctl := newTestWindow(t)
+		show(w, st, "")
+		w.Number.SetText("911")
+		if got := w.SlotLabels(); got[0] != "Emergency" {
+			t.Fatalf("%s: keys %v", st, got)
+		}
+		if !w.PressKey("Emergency") {
+			t.Fatal("no Emergency key to press")
+		}
+		if got := <-ctl.asked; got != "dial 911" {
+			t.Fatalf("%s: Emergency asked %q", st, got)
+		}
+	}
+}
+
+// A failure comes back in words with its line: no Go error, no internal id.
+func TestFailuresAreWorded(t *testing.T) {
+	got := actionFailed(failover.ActHold, 2, fmt.Errorf("hold call 4: INVITE: %w", context.DeadlineExceeded))
+	if got != "Hold on line 2 did not work: the other side did not answer in time." {
+		t.Fatalf("worded %q", got)
+	}
+	for _, bad := range []string{"call 4", "INVITE", "context", "deadline"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("%q shows %q", got, bad)
+		}
+	}
 }
