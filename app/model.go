@@ -97,10 +97,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 			}
 		}
 		m.Stage, m.Server = e.Stage, e.Server
-		m.LoggedOff = e.Stage == failover.StageNoService && e.Reason == "logged off"
-		if e.Stage == failover.StageTransition && strings.HasPrefix(e.Reason, "logging in") {
-			m.LoggedOff = false
-		}
+		m.LoggedOff = e.LoggedOff
 	case *failover.ActionsEvent:
 		m.Available = e.Available
 	case *failover.RefusedEvent:

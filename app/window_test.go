@@ -100,6 +100,13 @@ func stageEvent(st failover.Stage, server, reason string) *failover.StageEvent {
 	return ev
 }
 
+// loggedOffEvent is the stage event of a phone the user logged off.
+func loggedOffEvent() *failover.StageEvent {
+	ev := stageEvent(failover.StageNoService, "", "logged off")
+	ev.LoggedOff = true
+	return ev
+}
+
 // show puts the window in stage with the given calls, the actions from the real gate.
 func show(w *Window, st failover.Stage, server string, calls ...CallView) {
 	w.Apply(stageEvent(st, server, ""))
@@ -301,7 +308,7 @@ func TestTrayMenuIconAndTooltipFollowTheStage(t *testing.T) {
 	if tray.icons != before {
 		t.Error("the tray icon was set again without a change of stage")
 	}
-	w.Apply(stageEvent(failover.StageNoService, "", "logged off"))
+	w.Apply(loggedOffEvent())
 	if _, dup := seen[string(tray.icon.Content())]; dup || tray.tooltip != "Stayline: logged off" {
 		t.Errorf("logged off looks like an outage in the tray (tooltip %q)", tray.tooltip)
 	}
@@ -454,7 +461,7 @@ func screens() []screen {
 			{ID: "1", State: "active", Remote: "1002@example.com", Rx: 2000}, {ID: "2", State: "incoming", Remote: "1004@example.com"}}},
 		screen{name: "emergency", stage: failover.StageNoService, number: "911"},
 		screen{name: "loggedoff", stage: failover.StageNoService, setup: func(w *Window) {
-			w.Apply(stageEvent(failover.StageNoService, "", "logged off"))
+			w.Apply(loggedOffEvent())
 			w.Apply(&failover.ActionsEvent{Available: failover.Available(failover.StageNoService, failover.CallCounts{}, nil, true, 3)})
 		}},
 		screen{name: "conference", stage: failover.StageNormal, server: "home", calls: []CallView{

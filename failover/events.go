@@ -49,6 +49,8 @@ type StageEvent struct {
 	Server   string `json:"server"`
 	Previous Stage  `json:"previous,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// LoggedOff is true while the user has logged the phone off (stage noservice); absent otherwise.
+	LoggedOff bool `json:"logged_off,omitempty"`
 }
 
 // RegisteredEvent: a server accepted the phone's registration (or its refresh).

@@ -442,3 +442,16 @@ func (h *harness) callState(id string, st phone.CallState) {
 	h.agent.callEvent(id, st, 0, "")
 	h.settle()
 }
+
+// lastStageEvent is the newest stage event published.
+func (h *harness) lastStageEvent() *StageEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.events) - 1; i >= 0; i-- {
+		if ev, ok := h.events[i].(*StageEvent); ok {
+			return ev
+		}
+	}
+	h.t.Fatal("no stage event")
+	return nil
+}

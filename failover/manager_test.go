@@ -339,6 +339,9 @@ func TestLogoffOnlyInNormalAndLoginAgain(t *testing.T) {
 	}
 	h.settle()
 	h.wantStage(StageNoService, "")
+	if last := h.lastStageEvent(); !last.LoggedOff {
+		t.Fatalf("the stage event of a logged-off phone does not say so: %+v", last)
+	}
 	if h.agent.count("unregister", 0) != 1 {
 		t.Fatal("logoff sent no un-REGISTER")
 	}
@@ -355,6 +358,9 @@ func TestLogoffOnlyInNormalAndLoginAgain(t *testing.T) {
 	}
 	h.settle()
 	h.wantStage(StageNormal, "home")
+	if last := h.lastStageEvent(); last.LoggedOff {
+		t.Fatalf("logged in, the stage event still says logged off: %+v", last)
+	}
 }
 
 func TestLogoffRefusedInEveryFailoverStage(t *testing.T) {

@@ -649,7 +649,7 @@ func (m *Manager) setStage(st Stage, reason string) {
 func (m *Manager) emitStage(reason string) { m.emit("stage", m.stageEvent(reason)) }
 
 func (m *Manager) stageEvent(reason string) *StageEvent {
-	ev := &StageEvent{Stage: m.stage, Server: m.stageServer, Reason: reason}
+	ev := &StageEvent{Stage: m.stage, Server: m.stageServer, Reason: reason, LoggedOff: m.loggedOff}
 	ev.stamp("stage", m.clock.Now())
 	return ev
 }
