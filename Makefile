@@ -61,7 +61,7 @@ windows-wait:
 	@st=$$(cat $(WINDOWS_STATUS)); if [ "$$st" != 0 ]; then tail -30 $(BIN)/windows-build.log; echo "windows build failed"; exit 1; fi
 	@tail -1 $(BIN)/windows-build.log
 
-# Stayline against baresip on the lab (DESIGN.md §6): `name value` lines (medians of BENCH_RUNS runs),
+# Stayline against baresip on the lab (README.md, "Performance"): `name value` lines (medians of BENCH_RUNS runs),
 # then a table with the spread, the target and the verdict. Not part of make test (it takes ~5 minutes).
 BENCH_RUNS ?= 5
 bench: deps-test $(BIN)/stayline $(BIN)/stayline-bench
@@ -71,7 +71,7 @@ $(BIN)/stayline-bench: FORCE
 	$(GO) build -o $@ ./cmd/stayline-bench
 
 # A fleet of N real phones in one process against the lab, home killed and restarted, with the alternate
-# and the simultaneous policy (DESIGN.md §6 style figures, charts in docs/). Not part of make test.
+# and the simultaneous policy (README.md, "Performance" style figures, charts in docs/). Not part of make test.
 N ?= 1000
 RATE ?= 300
 fleet: deps-test $(BIN)/stayline-fleet

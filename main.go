@@ -1,7 +1,7 @@
 // Stayline is a desktop softphone that stays in service when its SIP server fails.
 //
 //	stayline [-config FILE]             the desk-phone window
-//	stayline -headless [-config FILE]   commands on stdin, JSON events on stdout (DESIGN.md §4)
+//	stayline -headless [-config FILE]   commands on stdin, JSON events on stdout (README.md, "Headless control")
 package main
 
 import (

@@ -27,7 +27,7 @@ import (
 	"stayline/phone"
 )
 
-// The real binary, run headless against the real lab: the contract of DESIGN.md §4 end to end.
+// The real binary, run headless against the real lab: the contract of README.md, "Headless control" end to end.
 
 var binary string
 

@@ -1,4 +1,4 @@
-// Package config reads and checks Stayline's TOML configuration (DESIGN.md §3).
+// Package config reads and checks Stayline's TOML configuration (README.md, "Configuration").
 //
 // Every problem is reported with the file, the line and the key it concerns; unknown keys are refused the
 // same way, so a misspelt setting never falls back to a default unnoticed. The package is a leaf: the

@@ -58,7 +58,7 @@ func Marshal(cfg *Config, withPassword bool) ([]byte, error) {
 		f.Servers = append(f.Servers, fs)
 	}
 	var b bytes.Buffer
-	b.WriteString("# Stayline configuration (DESIGN.md §3). Written by the settings; edits by hand are kept if valid.\n")
+	b.WriteString("# Stayline configuration (see README.md, Configuration). Written by the settings; edits by hand are kept if valid.\n")
 	enc := toml.NewEncoder(&b)
 	enc.SetIndentTables(false)
 	if err := enc.Encode(f); err != nil {

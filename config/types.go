@@ -54,7 +54,7 @@ func (f Feature) Valid() error {
 // RegistrationPolicy says how many servers the phone registers on at once.
 type RegistrationPolicy string
 
-// The registration policies of DESIGN.md §2.
+// The registration policies of docs/ARCHITECTURE.md, "Stages and their rules".
 const (
 	RegisterAlternate    RegistrationPolicy = "alternate"
 	RegisterSimultaneous RegistrationPolicy = "simultaneous"
@@ -72,7 +72,7 @@ func (p RegistrationPolicy) Valid() error {
 // FailbackPolicy says who moves the phone back to home.
 type FailbackPolicy string
 
-// The failback policies of DESIGN.md §2.
+// The failback policies of docs/ARCHITECTURE.md, "Stages and their rules".
 const (
 	FailbackAuto  FailbackPolicy = "auto"
 	FailbackAdmin FailbackPolicy = "admin"

@@ -96,7 +96,7 @@ func (m *Manager) admit(server int) (int, string) {
 			code, reason = 480, "Logged Off"
 		case m.stage == StageTransition || m.stage == StageFailback || m.stage == StageNoService:
 			// While the registration moves (and with no service) no new call is taken: 480 lets the
-			// server divert it, to voicemail (issue 3 asks this of failback as well as transition).
+			// server divert it, to voicemail, in failback as well as in transition.
 			code, reason = 480, "Temporarily Unavailable"
 		case m.callCounts().Total() >= m.cfg.Calls.Lines:
 			code, reason = 486, "Busy Here"

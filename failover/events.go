@@ -2,7 +2,7 @@ package failover
 
 import "time"
 
-// Event is one thing the manager publishes. Every event marshals to the JSON object of DESIGN.md §4, with
+// Event is one thing the manager publishes. Every event marshals to the JSON object of README.md, "Headless control", with
 // "time" and "event" first.
 type Event interface {
 	Name() string

@@ -6,7 +6,7 @@ import (
 	"stayline/config"
 )
 
-// Action is something the user can ask for; the names are the headless commands (DESIGN.md §4).
+// Action is something the user can ask for; the names are the headless commands (README.md, "Headless control").
 type Action string
 
 // The actions the gate rules on.

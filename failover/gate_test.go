@@ -22,7 +22,7 @@ func sit(stage Stage, calls CallCounts) situation {
 	return s
 }
 
-// TestGateTable is DESIGN.md §2's table, row by row, for every stage.
+// TestGateTable is docs/ARCHITECTURE.md, "Stages and their rules"'s table, row by row, for every stage.
 func TestGateTable(t *testing.T) {
 	oneActive := CallCounts{Active: 1}
 	activeAndHeld := CallCounts{Active: 1, Held: 1}

@@ -1,5 +1,5 @@
 // Package failover is Stayline's brain: it keeps the phone registered through server outages. The Manager
-// holds the failover stage (DESIGN.md §2), watches the servers, applies the registration and failback
+// holds the failover stage (docs/ARCHITECTURE.md, "Stages and their rules"), watches the servers, applies the registration and failback
 // policies, gates every user action and publishes what happens to any number of front ends.
 //
 // All of the manager's state belongs to one goroutine (the loop); everything else talks to it through

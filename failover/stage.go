@@ -1,6 +1,6 @@
 package failover
 
-// Stage is where the phone stands in the failover cycle (DESIGN.md §2). The manager holds exactly one.
+// Stage is where the phone stands in the failover cycle (docs/ARCHITECTURE.md, "Stages and their rules"). The manager holds exactly one.
 type Stage string
 
 // The five stages.

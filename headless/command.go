@@ -1,4 +1,4 @@
-// Package headless is Stayline's front end without a window (DESIGN.md §4): commands on standard input,
+// Package headless is Stayline's front end without a window (README.md, "Headless control"): commands on standard input,
 // one a line; events on standard output, one JSON object a line. It drives the same failover Manager the
 // window does.
 package headless

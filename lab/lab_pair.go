@@ -29,7 +29,7 @@ type Timers struct {
 	RegisterExpires   time.Duration
 }
 
-// LabTimers are DESIGN.md §6's lab timers: 1 s keep-alive interval, 500 ms timeout, 1 miss.
+// LabTimers are README.md, "Performance"'s lab timers: 1 s keep-alive interval, 500 ms timeout, 1 miss.
 var LabTimers = Timers{
 	KeepaliveInterval: time.Second,
 	KeepaliveTimeout:  500 * time.Millisecond,

@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkRTPPacing measures how steadily a call sends: the arrival times of its RTP at a receiver on
-// loopback, as deviations from the 20 ms ptime (DESIGN.md §6: p99 ≤ 2 ms). Each iteration is one
+// loopback, as deviations from the 20 ms ptime (README.md, "Performance": p99 ≤ 2 ms). Each iteration is one
 // packet.
 func BenchmarkRTPPacing(b *testing.B) {
 	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

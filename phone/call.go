@@ -19,7 +19,7 @@ import (
 // CallState is where a call stands, as the `call` event reports it.
 type CallState string
 
-// The call states of DESIGN.md §4.
+// The call states of README.md, "Headless control".
 const (
 	CallDialing  CallState = "dialing"
 	CallRinging  CallState = "ringing"

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// event is one line of the headless contract (DESIGN.md §4), with the phone's own timestamp.
+// event is one line of the headless contract (README.md, "Headless control"), with the phone's own timestamp.
 type event struct {
 	fields map[string]any
 	at     time.Time // the event's "time"

@@ -1,4 +1,4 @@
-// Command stayline-bench measures Stayline against baresip on the project's lab (DESIGN.md §6) and
+// Command stayline-bench measures Stayline against baresip on the project's lab (README.md, "Performance") and
 // prints one `name value` line per figure (the median of its runs), then a table with the spread and the
 // target. It starts and stops every process it uses by process id: Kamailio pairs, SIPp echo far ends,
 // baresip, Xvfb, and the stayline binary under test.
