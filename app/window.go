@@ -451,17 +451,9 @@ func (w *Window) run(a failover.Action) {
 			w.Number.SetText("")
 		}
 		w.ctl.DialTone(false)
-	case failover.ActTransfer:
+	case failover.ActTransfer, failover.ActDTMF:
 		if number == "" {
-			w.model.Message = "Type the number to transfer to, then press Transfer."
-			w.render()
-			return
-		}
-		arg = number
-		w.Number.SetText("")
-	case failover.ActDTMF:
-		if number == "" {
-			w.model.Message = "Press the dial-pad keys during the call: each is sent as a tone."
+			w.model.Message = numberFirst[a]
 			w.render()
 			return
 		}
@@ -485,6 +477,12 @@ func (w *Window) run(a failover.Action) {
 		}
 	}()
 	w.render()
+}
+
+// numberFirst says what to type before an action that takes the typed number.
+var numberFirst = map[failover.Action]string{
+	failover.ActTransfer: "Type the number to transfer to, then press Transfer.",
+	failover.ActDTMF:     "Press the dial-pad keys during the call: each is sent as a tone.",
 }
 
 // lineOf is the display line (1-based) of call id, 0 when it has none.
