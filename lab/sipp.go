@@ -95,13 +95,39 @@ func (s *SIPp) Wait(within time.Duration) int {
 	}
 }
 
-// StartEcho runs the echo test: an echoing SIPp UAS on 127.0.0.1:port (the registrars route 600 to it).
-func StartEcho(dir string, port int) (*SIPp, error) {
-	mport, err := freeEvenPortPair()
+// StartEcho runs the echo test (see Echo) on 127.0.0.1:port, the registrars route 600 to it, logging to
+// dir/echo-PORT.log. Started by stayline-lab, it runs as a process of its own (`stayline-lab echo -port
+// PORT`, in a session of its own) that outlives `stayline-lab up` and that `down` kills by its pid. From any
+// other program (stayline-bench, a test binary) it runs in this process, and Pid is 0.
+func StartEcho(dir string, port int) (*EchoProcess, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logPath := filepath.Join(dir, fmt.Sprintf("echo-%d.log", port))
+	bin, ok := labBinary()
+	if !ok {
+		return startEchoHere(addr, logPath)
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return StartSIPp(dir, "uas-echo", port, "-rtp_echo", "-mp", strconv.Itoa(mport))
+	defer logf.Close()
+	cmd := exec.Command(bin, "echo", "-port", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own session: no terminal to take signals from, and a process group to kill as one.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the echo test: %w", err)
+	}
+	p := &EchoProcess{Addr: addr, cmd: cmd, done: make(chan struct{}), log: logPath}
+	go func() { cmd.Wait(); close(p.done) }()
+	if err := waitEchoReady(addr, 5*time.Second, p.done); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("echo test: %w (log: %s)", err, lastLines(logPath, 5))
+	}
+	return p, nil
 }
 
 // StartVoicemail runs the lab's voicemail (message-summary subscriptions) on 127.0.0.1:port.

@@ -8,16 +8,23 @@
 //	stayline-lab status                which are running
 //	stayline-lab run -- CMD [ARGS...]  run CMD against the user's configuration if there is one, else
 //	                                   against a lab started for it (-config DIR/phone.toml is appended)
+//
+// Not in the usage text: `stayline-lab echo -port N` runs the lab's echo test (600) in the foreground until
+// SIGTERM or SIGINT; `up` starts it so, as a process of its own that `down` kills by its pid.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"stayline/config"
@@ -102,6 +109,8 @@ func do(dir string, homePort, altPort int, args []string) error {
 		}
 		fmt.Printf("started %s on %s\n", s.Name, s.Addr())
 		return nil
+	case "echo":
+		return echo(args[1:])
 	case "run":
 		cmd := args[1:]
 		if len(cmd) > 0 && cmd[0] == "--" {
@@ -120,7 +129,7 @@ func up(dir string, homePort, altPort int) (*lab.Pair, error) {
 		stopEcho(old)
 		old.Stop()
 	}
-	// The echo test (600): an echoing SIPp both registrars route to.
+	// The echo test (600), which both registrars route to: a process of its own (stayline-lab echo).
 	echoPort, err := lab.FreePort()
 	if err != nil {
 		return nil, err
@@ -161,6 +170,24 @@ func up(dir string, homePort, altPort int) (*lab.Pair, error) {
 	fmt.Fprintf(os.Stderr, "lab up: home %s, alternate %s, echo test on 600; phone configuration %s\n",
 		p.Home.Addr(), p.Alternate.Addr(), cfgPath)
 	return p, nil
+}
+
+// echo runs the echo test in the foreground until SIGTERM or SIGINT.
+func echo(args []string) error {
+	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
+	port := fs.Int("port", 0, "SIP port (UDP and TCP)")
+	ip := fs.String("ip", "127.0.0.1", "address to listen on")
+	maxCall := fs.Duration("max-call", lab.DefaultEchoMaxCall, "hang up calls after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *port <= 0 || fs.NArg() > 0 {
+		return errors.New("usage: stayline-lab echo -port N [-ip ADDRESS] [-max-call DURATION]")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return lab.RunEcho(ctx, net.JoinHostPort(*ip, strconv.Itoa(*port)), lab.EchoOptions{MaxCall: *maxCall, Logger: log})
 }
 
 // stopEcho kills the lab's echo test and voicemail by the process ids the lab recorded.

@@ -2,9 +2,12 @@
 package labtest
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -123,20 +126,36 @@ func Baresip(t testing.TB, user, registrar string) *lab.Baresip {
 	return b
 }
 
-// Echo runs the lab's echo test (see lab.StartEcho) and returns its host:port, for ServerOptions.EchoAddr.
+// Echo runs the lab's echo test (lab.Echo) in this process until the test ends and returns its
+// host:port, for ServerOptions.EchoAddr. It logs to echo.log in a directory of the test's own.
 func Echo(t testing.TB) string {
 	t.Helper()
-	Need(t, "sipp")
 	port, err := lab.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := lab.StartEcho(t.TempDir(), port)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "echo.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	e, err := lab.ListenEcho(fmt.Sprintf("127.0.0.1:%d", port), lab.EchoOptions{
+		Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Serve(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		logf.Close()
+	})
+	return e.Addr()
 }
 
 // Voicemail runs the lab's voicemail and returns its host:port, for ServerOptions.VoicemailAddr.
