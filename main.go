@@ -22,14 +22,13 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 
 	stayapp "stayline/app"
-	"stayline/audio"
 	"stayline/config"
 	"stayline/contacts"
 	"stayline/failover"
 	"stayline/headless"
 	"stayline/history"
+	"stayline/internal/core"
 	"stayline/internal/instance"
-	"stayline/phone"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -167,7 +166,7 @@ func run() int {
 	if err != nil {
 		logger.Warn("call history", "error", err)
 	}
-	c, err := startCore(cfg, instanceID, hist, logger)
+	c, err := startSession(cfg, instanceID, hist, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stayline:", err)
 		return 1
@@ -177,7 +176,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if target != "" {
-		go dialWhenReady(ctx, c.m, target, logger)
+		go dialWhenReady(ctx, c.Manager, target, logger)
 	}
 	listener, err := instance.Listen(sock)
 	if err != nil {
@@ -187,12 +186,12 @@ func run() int {
 		if listener != nil {
 			go listener.Serve(ctx, func(request, arg string) error {
 				if request == "dial" {
-					return c.m.Request(failover.ActDial, arg)
+					return c.Manager.Request(failover.ActDial, arg)
 				}
 				return nil // "show": there is no window
 			}, logger)
 		}
-		if err := headless.Run(ctx, c.m, os.Stdin, os.Stdout); err != nil {
+		if err := headless.Run(ctx, c.Manager, os.Stdin, os.Stdout); err != nil {
 			logger.Warn("stopped", "error", err)
 		}
 		return 0
@@ -227,71 +226,41 @@ func dialWhenReady(ctx context.Context, m *failover.Manager, target string, logg
 	}
 }
 
-// core is the phone proper: sound, SIP agent, failover manager, made from one configuration.
-type core struct {
-	cfg      *config.Config
+// session is the phone in use (made from one configuration by internal/core) and the history following it.
+type session struct {
+	*core.Phone
 	instance string
 	hist     *history.Store
-	recorded chan struct{} // closed once the history has every call of this core
-	engine   *audio.Engine
-	agent    *phone.Agent
-	m        *failover.Manager
-	once     sync.Once
+	recorded chan struct{} // closed once the history has every call of this phone
 }
 
-func startCore(cfg *config.Config, instance string, hist *history.Store, logger *slog.Logger) (*core, error) {
-	engine, err := audio.OpenEngine(audio.EngineOptions{Backend: cfg.Audio.Backend, Input: cfg.Audio.Input,
-		Output: cfg.Audio.Output, Logger: logger})
+func startSession(cfg *config.Config, instance string, hist *history.Store, logger *slog.Logger) (*session, error) {
+	p, err := core.New(cfg, core.Options{Logger: logger, Instance: instance})
 	if err != nil {
-		return nil, fmt.Errorf("audio: %w", err)
-	}
-	// Servers given as domains become the servers DNS names for them (RFC 3263); the manager and the
-	// agent work on that list, the window and the settings on the configuration as written.
-	run := *cfg
-	run.Servers = phone.LocateServers(context.Background(), cfg.Servers, cfg.SIP.DNS, logger)
-	agent, err := phone.Start(phone.Options{
-		Audio:          engine,
-		Account:        cfg.Account,
-		Servers:        run.Servers,
-		Listen:         cfg.SIP.Listen,
-		Codecs:         cfg.Audio.Codecs,
-		OnlyServers:    cfg.SIP.OnlyServers,
-		TLSCA:          cfg.SIP.TLSCA,
-		SRTP:           phone.SRTPMode(cfg.Audio.SRTP),
-		RequestTimeout: max(2*cfg.Failover.KeepaliveTimeout.D(), 500*time.Millisecond),
-		Logger:         logger,
-		Instance:       instance,
-	})
-	if err != nil {
-		engine.Close()
 		return nil, err
 	}
 	// Each front end starts the manager once subscribed, so it misses no event; so does the history.
-	c := &core{cfg: cfg, instance: instance, hist: hist, engine: engine, agent: agent,
-		m: failover.New(&run, agent, failover.WithLogger(logger)), recorded: make(chan struct{})}
-	sub := c.m.Subscribe()
+	s := &session{Phone: p, instance: instance, hist: hist, recorded: make(chan struct{})}
+	sub := p.Manager.Subscribe()
 	go func() {
-		defer close(c.recorded)
+		defer close(s.recorded)
 		history.NewRecorder(hist, logger, nil).Follow(context.Background(), sub) // until the manager's events end
 	}()
-	return c, nil
+	return s, nil
 }
 
-// close shuts the manager down (ending calls, unregistering where the stage allows) and releases the rest.
-func (c *core) close() {
-	c.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
-		defer cancel()
-		if err := c.m.Shutdown(ctx); err != nil {
-			slog.Warn("shutdown", "error", err)
-		}
-		select { // the calls the shutdown ended reach the history
-		case <-c.recorded:
-		case <-ctx.Done():
-		}
-		c.agent.Close()
-		c.engine.Close()
-	})
+// close shuts the phone down (ending calls, unregistering where the stage allows) and waits until the
+// history has the calls that ended.
+func (s *session) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		slog.Warn("shutdown", "error", err)
+	}
+	select {
+	case <-s.recorded:
+	case <-ctx.Done():
+	}
 }
 
 // settings is the window's settings store: the configuration file, applied by restarting the core.
@@ -299,20 +268,20 @@ type settings struct {
 	mu     sync.Mutex
 	path   string
 	logger *slog.Logger
-	core   *core
-	apply  func(*core) // hands the new core to the window
+	core   *session
+	apply  func(*session) // hands the new core to the window
 }
 
 func (s *settings) Config() *config.Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.core.cfg
+	return s.core.Config
 }
 
 func (s *settings) AudioDevices() ([]string, []string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.core.m.AudioDevices()
+	return s.core.Manager.AudioDevices()
 }
 
 // Save writes the configuration, then replaces the running phone with one made from it.
@@ -333,7 +302,7 @@ func (s *settings) Apply(cfg *config.Config) error {
 	old := s.core
 	s.mu.Unlock()
 	old.close()
-	next, err := startCore(cfg, old.instance, old.hist, s.logger)
+	next, err := startSession(cfg, old.instance, old.hist, s.logger)
 	if err != nil {
 		return fmt.Errorf("the phone did not restart with the configuration: %w", err)
 	}
@@ -375,7 +344,7 @@ func sameConfig(a, b *config.Config) bool {
 	return erra == nil && errb == nil && bytes.Equal(ta, tb)
 }
 
-func (s *settings) current() *core {
+func (s *settings) current() *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.core
@@ -390,7 +359,7 @@ func extension(cfg *config.Config) string {
 }
 
 // runWindow shows the desk-phone window until it is quit (or a signal arrives), then shuts down.
-func runWindow(ctx context.Context, c *core, path string, broken error, listener *instance.Listener, logger *slog.Logger) int {
+func runWindow(ctx context.Context, c *session, path string, broken error, listener *instance.Listener, logger *slog.Logger) int {
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
 	st := &settings{path: path, logger: logger, core: c}
@@ -398,26 +367,26 @@ func runWindow(ctx context.Context, c *core, path string, broken error, listener
 	if err != nil {
 		logger.Warn("contacts", "error", err)
 	}
-	opts := stayapp.Options{Extension: extension(c.cfg), Lines: c.cfg.Calls.Lines, Voicemail: c.cfg.Calls.Voicemail,
+	opts := stayapp.Options{Extension: extension(c.Config), Lines: c.Config.Calls.Lines, Voicemail: c.Config.Calls.Voicemail,
 		Settings: st, History: c.hist, Contacts: dir}
 	if tray := newDesktopTray(a); tray != nil {
 		opts.Tray = tray
 	}
-	w := stayapp.New(a, c.m, opts)
+	w := stayapp.New(a, c.Manager, opts)
 	w.SetMinimiser(minimiser(w.Win))
 	a.Lifecycle().SetOnStarted(w.RefreshTray)
-	st.apply = func(next *core) {
+	st.apply = func(next *session) {
 		fyne.Do(func() {
-			w.SetExtension(extension(next.cfg))
-			w.SetVoicemail(next.cfg.Calls.Voicemail)
-			w.SetController(next.m)
+			w.SetExtension(extension(next.Config))
+			w.SetVoicemail(next.Config.Calls.Voicemail)
+			w.SetController(next.Manager)
 		})
-		next.m.Start()
+		next.Manager.Start()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.Start(ctx)
-	c.m.Start()
+	c.Manager.Start()
 	if broken != nil {
 		go fyne.Do(func() { w.ConfigProblem(broken) })
 	}

@@ -87,25 +87,10 @@ func CallIDLess(a, b string) bool {
 	}
 }
 
-// admit decides about an incoming call (the agent asks, from its own goroutine).
+// admit decides about an incoming call (the agent asks, from its own goroutine): the gate's answer.
 func (m *Manager) admit(server int) (int, string) {
-	code, reason := 480, "Temporarily Unavailable"
-	if err := m.call(func() {
-		switch {
-		case m.loggedOff:
-			code, reason = 480, "Logged Off"
-		case m.stage == StageTransition || m.stage == StageFailback || m.stage == StageNoService:
-			// While the registration moves (and with no service) no new call is taken: 480 lets the
-			// server divert it, to voicemail, in failback as well as in transition.
-			code, reason = 480, "Temporarily Unavailable"
-		case m.callCounts().Total() >= m.cfg.Calls.Lines:
-			code, reason = 486, "Busy Here"
-		default:
-			code, reason = 0, ""
-		}
-	}); err != nil {
-		return 480, "Shutting Down"
-	}
+	code, reason := 480, "Shutting Down"
+	m.call(func() { code, reason = m.situation().admission() })
 	return code, reason
 }
 

@@ -127,6 +127,21 @@ func (s situation) check(a Action, emergency bool) *Refusal {
 	return refuse(a, "Unknown action")
 }
 
+// admission is the answer to an incoming call now: 0 to let it ring, else the SIP status and reason. While
+// the registration moves, and with no service, no new call is taken: 480 lets the server divert it (to
+// voicemail), in failback as well as in transition.
+func (s situation) admission() (int, string) {
+	switch {
+	case s.loggedOff:
+		return 480, "Logged Off"
+	case s.stage == StageTransition || s.stage == StageFailback || s.stage == StageNoService:
+		return 480, "Temporarily Unavailable"
+	case s.calls.Total() >= s.lines:
+		return 486, "Busy Here"
+	}
+	return 0, ""
+}
+
 var featureOf = map[Action]config.Feature{
 	ActHold: config.FeatureHold, ActResume: config.FeatureHold,
 	ActTransfer: config.FeatureTransfer, ActConference: config.FeatureConference,

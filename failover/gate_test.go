@@ -105,3 +105,23 @@ func TestAvailableActions(t *testing.T) {
 		}
 	}
 }
+
+// An incoming call rings in service with a free line; otherwise the server is told why, so it can divert.
+func TestAdmissionTable(t *testing.T) {
+	want := map[Stage]int{StageNormal: 0, StageTransition: 480, StageAlternate: 0, StageFailback: 480, StageNoService: 480}
+	for _, st := range Stages {
+		if code, _ := sit(st, CallCounts{}).admission(); code != want[st] {
+			t.Errorf("%s: %d, want %d", st, code, want[st])
+		}
+	}
+	full := sit(StageNormal, CallCounts{Active: 2, Held: 1})
+	full.lines = 3
+	if code, reason := full.admission(); code != 486 || reason != "Busy Here" {
+		t.Errorf("every line in use: %d %s", code, reason)
+	}
+	off := sit(StageNoService, CallCounts{})
+	off.loggedOff = true
+	if code, reason := off.admission(); code != 480 || reason != "Logged Off" {
+		t.Errorf("logged off: %d %s", code, reason)
+	}
+}

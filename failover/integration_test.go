@@ -46,9 +46,9 @@ func startLivePhone(t *testing.T, p *lab.Pair, extra string, edit ...func(*confi
 		e(cfg)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: cfg.SIP.Listen,
-		Codecs: cfg.Audio.Codecs, RequestTimeout: 2 * cfg.Failover.KeepaliveTimeout.D(), Logger: quiet,
-		OnlyServers: cfg.SIP.OnlyServers, TLSCA: cfg.SIP.TLSCA, SRTP: phone.SRTPMode(cfg.Audio.SRTP)})
+	opts := phone.ConfigOptions(cfg) // what internal/core does, which this package cannot import
+	opts.Logger = quiet
+	agent, err := phone.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

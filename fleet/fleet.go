@@ -20,8 +20,8 @@ import (
 	"stayline/audio"
 	"stayline/config"
 	"stayline/failover"
+	"stayline/internal/core"
 	"stayline/lab"
-	"stayline/phone"
 )
 
 // Options describe one load run.
@@ -57,7 +57,7 @@ func Defaults(n int, policy config.RegistrationPolicy, dir string) Options {
 // member is one phone of the fleet and what it last said.
 type member struct {
 	user  string
-	agent *phone.Agent
+	phone *core.Phone
 	m     *failover.Manager
 	sub   *failover.Subscription
 
@@ -164,13 +164,11 @@ func (f *Fleet) add(user int) error {
 	}
 	cfg.Failover = f.opts.Failover
 	cfg.SIP.Listen = "127.0.0.1:0"
-	agent, err := phone.Start(phone.Options{Audio: f.engine, Account: cfg.Account, Servers: cfg.Servers,
-		Listen: cfg.SIP.Listen, Logger: f.opts.Logger, RequestTimeout: 2 * cfg.Failover.KeepaliveTimeout.D()})
+	ph, err := core.New(&cfg, core.Options{Engine: f.engine, Logger: f.opts.Logger})
 	if err != nil {
 		return fmt.Errorf("phone %d: %w", user, err)
 	}
-	p := &member{user: cfg.Account.User, agent: agent, regs: map[string]bool{}}
-	p.m = failover.New(&cfg, agent, failover.WithLogger(f.opts.Logger))
+	p := &member{user: cfg.Account.User, phone: ph, m: ph.Manager, regs: map[string]bool{}}
 	p.sub = p.m.Subscribe()
 	go p.follow()
 	p.m.Start()
@@ -212,10 +210,9 @@ func (f *Fleet) Close() {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			p.m.Shutdown(ctx)
+			p.phone.Close(ctx)
 			cancel()
 			p.sub.Close()
-			p.agent.Close()
 		}()
 	}
 	wg.Wait()

@@ -11,8 +11,8 @@ import (
 
 	"stayline/config"
 	"stayline/failover"
+	"stayline/internal/core"
 	"stayline/lab"
-	"stayline/phone"
 )
 
 // The user's report: in noservice, 911 went to both servers and the history showed two failed calls.
@@ -32,12 +32,12 @@ func TestOneEmergencyDialOverTwoDeadServersIsOneHistoryRow(t *testing.T) {
 	f.KeepaliveInterval, f.KeepaliveTimeout, f.KeepaliveMisses = config.Duration(time.Second), config.Duration(200*time.Millisecond), 1
 	f.BackoffBase, f.BackoffMax = config.Duration(30*time.Second), config.Duration(60*time.Second)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	agent, err := phone.Start(phone.Options{Account: cfg.Account, Servers: cfg.Servers, Listen: "127.0.0.1:0",
-		RequestTimeout: 2 * f.KeepaliveTimeout.D(), Logger: quiet})
+	cfg.SIP.Listen, cfg.Audio.Backend = "127.0.0.1:0", "null"
+	ph, err := core.New(&cfg, core.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := failover.New(&cfg, agent, failover.WithLogger(quiet))
+	m := ph.Manager
 	store, err := Open(filepath.Join(t.TempDir(), "history.json"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +52,7 @@ func TestOneEmergencyDialOverTwoDeadServersIsOneHistoryRow(t *testing.T) {
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
-		m.Shutdown(sctx)
-		agent.Close()
+		ph.Close(sctx)
 		cancel()
 		<-followed
 	})
