@@ -63,7 +63,7 @@ func (w *Window) ConfigChanged(apply func() error) {
 			dialog.ShowError(err, w.Win)
 		}
 	}, w.Win)
-	w.ConfigDialog.Resize(fyne.NewSize(460, 180))
+	w.ConfigDialog.Resize(dialogSize(w.Win, fyne.NewSize(460, 180)))
 	w.ConfigDialog.Show()
 }
 

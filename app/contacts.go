@@ -112,7 +112,7 @@ func (w *Window) ShowContacts() *ContactsView {
 	refresh()
 	buttons := container.NewHBox(v.Add, v.Edit, v.Delete, layout.NewSpacer(), v.Dial)
 	d = dialog.NewCustom("Contacts", "Close", container.NewBorder(v.Search, buttons, nil, nil, v.List), w.Win)
-	d.Resize(fyne.NewSize(520, 440))
+	d.Resize(dialogSize(w.Win, fyne.NewSize(520, 440)))
 	d.Show()
 	w.Win.Canvas().Focus(v.Search)
 	return v
@@ -142,7 +142,7 @@ func (w *Window) contactForm(store ContactStore, old contacts.Contact, done func
 	f.Save.Importance = widget.HighImportance
 	form := widget.NewForm(widget.NewFormItem("Name", f.Name), widget.NewFormItem("Number", f.Number))
 	d = dialog.NewCustom(title, "Cancel", container.NewVBox(form, f.Error, container.NewHBox(layout.NewSpacer(), f.Save)), w.Win)
-	d.Resize(fyne.NewSize(420, 220))
+	d.Resize(dialogSize(w.Win, fyne.NewSize(420, 220)))
 	d.Show()
 	return f
 }

@@ -92,7 +92,7 @@ func (w *Window) ShowHistory() *HistoryView {
 	}
 	content := container.NewBorder(empty, container.NewHBox(v.Clear, layout.NewSpacer(), v.CallBack), nil, nil, v.List)
 	d = dialog.NewCustom("Call history", "Close", content, w.Win)
-	d.Resize(fyne.NewSize(560, 420))
+	d.Resize(dialogSize(w.Win, fyne.NewSize(560, 420)))
 	d.Show()
 	return v
 }

@@ -104,7 +104,7 @@ func (w *Window) ask(title, text, yes string, onYes func()) {
 		}
 	}, w.Win)
 	d.SetConfirmImportance(widget.DangerImportance)
-	d.Resize(fyne.NewSize(WindowSize.Width*0.8, 0))
+	d.Resize(dialogSize(w.Win, fyne.NewSize(WindowSize.Width*0.8, 0)))
 	w.QuitDialog = d
 	d.Show()
 }

@@ -232,11 +232,3 @@ func newTimelineView(rows []timelineRow) *TimelineView {
 	v.Content = container.NewBorder(nil, container.NewHBox(v.Copy, layout.NewSpacer()), nil, nil, body)
 	return v
 }
-
-// dialogSize is want made to fit in the window: a dialog is never wider or taller than the window's
-// canvas (less a margin), whatever the window's size and the scale.
-func dialogSize(win fyne.Window, want fyne.Size) fyne.Size {
-	margin := 2 * theme.Padding()
-	c := win.Canvas().Size()
-	return want.Min(fyne.NewSize(c.Width-margin, c.Height-margin))
-}

@@ -81,3 +81,11 @@ func (l widthLayout) Layout(objects []fyne.CanvasObject, size fyne.Size) {
 		o.Resize(size)
 	}
 }
+
+// dialogSize is want made to fit in the window: a dialog is never wider or taller than the window's
+// canvas (less a margin), whatever the window's size and the scale.
+func dialogSize(win fyne.Window, want fyne.Size) fyne.Size {
+	margin := 2 * theme.Padding()
+	c := win.Canvas().Size()
+	return want.Min(fyne.NewSize(c.Width-margin, c.Height-margin))
+}

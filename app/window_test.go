@@ -495,14 +495,15 @@ func showScreen(w *Window, s screen) {
 }
 
 // The rendered window, compared with committed references (testdata/screens/*.png): every screen at
-// scale 1 in the dark theme and at scale 1.5 in the light one. testdata/failed/ has the image of a
+// scale 1 and 1.5, in the dark and the light theme. testdata/failed/ has the image of a
 // screen that changed; look at it, and copy it over the reference when the change is meant.
 func TestRenderedScreens(t *testing.T) {
 	for _, look := range []struct {
 		name    string
 		scale   float32
 		variant fyne.ThemeVariant
-	}{{"dark", 1, theme.VariantDark}, {"light-1.5", 1.5, theme.VariantLight}} {
+	}{{"dark", 1, theme.VariantDark}, {"light", 1, theme.VariantLight}, {"dark-1.5", 1.5, theme.VariantDark},
+		{"light-1.5", 1.5, theme.VariantLight}} {
 		for _, s := range screens() {
 			t.Run(look.name+"/"+s.name, func(t *testing.T) {
 				a := test.NewTempApp(t)
