@@ -18,6 +18,17 @@ func (w *Window) typedKey(ev *fyne.KeyEvent) {
 		}
 		return
 	}
+	if top := w.Win.Canvas().Overlays().Top(); top != nil { // a dialog or the Phone list is open
+		switch {
+		case ev.Name != fyne.KeyEscape:
+		case w.ConfigDialog != nil:
+			w.ConfigDialog.Dismiss() // Later
+		default:
+			top.Hide() // Escape closes it, as Close or Cancel would
+			w.Win.Canvas().Overlays().Remove(top)
+		}
+		return
+	}
 	switch ev.Name {
 	case fyne.KeyReturn, fyne.KeyEnter:
 		w.enter()

@@ -729,3 +729,26 @@ func TestFailuresAreWorded(t *testing.T) {
 		}
 	}
 }
+
+// Escape closes an open dialog (here the timeline) or the Phone list, and keeps the number otherwise.
+func TestEscapeClosesDialogs(t *testing.T) {
+	w, _ := newTestWindow(t)
+	show(w, failover.StageNormal, "home")
+	w.Number.SetText("1002")
+	test.Tap(w.Timeline)
+	if w.Win.Canvas().Overlays().Top() == nil {
+		t.Fatal("no timeline dialog")
+	}
+	w.typedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+	if top := w.Win.Canvas().Overlays().Top(); top != nil {
+		t.Fatal("Escape left the timeline open")
+	}
+	if w.Number.Text != "1002" {
+		t.Fatal("Escape closing a dialog also cleared the number")
+	}
+	test.Tap(w.Phone)
+	w.typedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+	if w.Win.Canvas().Overlays().Top() != nil {
+		t.Fatal("Escape left the Phone list open")
+	}
+}
