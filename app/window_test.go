@@ -752,3 +752,25 @@ func TestEscapeClosesDialogs(t *testing.T) {
 		t.Fatal("Escape left the Phone list open")
 	}
 }
+
+// The Phone list, six entries long with two calls, opens inside the window (Fyne moves it up over the
+// display when it would pass the bottom edge).
+func TestPhoneListFitsTheWindow(t *testing.T) {
+	w, _ := newTestWindow(t)
+	show(w, failover.StageNormal, "home", CallView{ID: "1", State: "active", Remote: "1002@x"},
+		CallView{ID: "2", State: "held", Remote: "1003@x"})
+	test.Tap(w.Phone)
+	var menu *widget.PopUpMenu
+	for _, o := range test.LaidOutObjects(w.Win.Canvas().Overlays().Top()) {
+		if m, ok := o.(*widget.PopUpMenu); ok {
+			menu = m
+		}
+	}
+	if menu == nil {
+		t.Fatal("no Phone list")
+	}
+	pos, size := fyne.CurrentApp().Driver().AbsolutePositionForObject(menu), menu.Size()
+	if pos.Y < 0 || pos.Y+size.Height > WindowSize.Height || len(w.PhoneItems()) < 5 {
+		t.Fatalf("the Phone list (%d items) spans y %v to %v in a window %v high", len(w.PhoneItems()), pos.Y, pos.Y+size.Height, WindowSize.Height)
+	}
+}
