@@ -342,18 +342,23 @@ func (w *Window) renderKeys() {
 	w.keys = w.model.SoftKeys(number, w.dialCheck(number))
 	for i, k := range w.keys {
 		b := w.slots[i]
-		if k.Label == "" {
-			b.SetText(" ")
-			b.Importance = widget.MediumImportance
-			b.Disable()
+		text, importance := k.Label, widget.MediumImportance
+		switch {
+		case k.Label == "":
+			text = " "
+		case k.Label == "Emergency" || k.Action == failover.ActHangup:
+			importance = widget.DangerImportance
+		}
+		if b.Text == text && b.Importance == importance && b.Disabled() == (k.Label == "") {
 			continue
 		}
-		b.SetText(k.Label)
-		b.Importance = widget.MediumImportance
-		if k.Label == "Emergency" || k.Action == failover.ActHangup {
-			b.Importance = widget.DangerImportance
+		b.Text, b.Importance = text, importance
+		if k.Label == "" {
+			b.Disable()
+		} else {
+			b.Enable()
 		}
-		b.Enable()
+		b.Refresh() // the colour too: SetText alone redraws the text only
 	}
 }
 

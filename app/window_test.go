@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"image/color"
 	"image/png"
 	"path/filepath"
@@ -772,5 +773,32 @@ func TestPhoneListFitsTheWindow(t *testing.T) {
 	pos, size := fyne.CurrentApp().Driver().AbsolutePositionForObject(menu), menu.Size()
 	if pos.Y < 0 || pos.Y+size.Height > WindowSize.Height || len(w.PhoneItems()) < 5 {
 		t.Fatalf("the Phone list (%d items) spans y %v to %v in a window %v high", len(w.PhoneItems()), pos.Y, pos.Y+size.Height, WindowSize.Height)
+	}
+}
+
+// A soft key that changes while shown is redrawn whole: typed digit by digit on the alternate (Dial,
+// then Emergency on the same enabled key), 911 looks as when the screen is drawn with it.
+func TestKeysTypedOneByOneLookLikeTheScreen(t *testing.T) {
+	render := func(digitByDigit bool) image.Image {
+		w, _ := newTestWindow(t)
+		show(w, failover.StageAlternate, "branch")
+		if digitByDigit { // as typing does: only the keys are rendered again
+			for _, d := range []string{"9", "91", "911"} {
+				w.Number.SetText(d)
+			}
+		} else {
+			w.Number.SetText("911")
+			w.Render() // the whole window drawn again
+		}
+		return w.Win.Canvas().Capture()
+	}
+	typed, drawn := render(true), render(false)
+	b := drawn.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if typed.At(x, y) != drawn.At(x, y) {
+				t.Fatalf("typed digit by digit, the window differs at (%d,%d): a key kept its old colour", x, y)
+			}
+		}
 	}
 }
