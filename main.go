@@ -281,7 +281,7 @@ func (s *settings) Config() *config.Config {
 func (s *settings) AudioDevices() ([]string, []string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.core.Manager.AudioDevices()
+	return s.core.Sound().AudioDevices()
 }
 
 // Save writes the configuration, then replaces the running phone with one made from it.
@@ -372,14 +372,14 @@ func runWindow(ctx context.Context, c *session, path string, broken error, liste
 	if tray := newDesktopTray(a); tray != nil {
 		opts.Tray = tray
 	}
-	w := stayapp.New(a, c.Manager, opts)
+	w := stayapp.New(a, c.Manager, c.Sound(), opts)
 	w.SetMinimiser(minimiser(w.Win))
 	a.Lifecycle().SetOnStarted(w.RefreshTray)
 	st.apply = func(next *session) {
 		fyne.Do(func() {
 			w.SetExtension(extension(next.Config))
 			w.SetVoicemail(next.Config.Calls.Voicemail)
-			w.SetController(next.Manager)
+			w.SetController(next.Manager, next.Sound())
 		})
 		next.Manager.Start()
 	}

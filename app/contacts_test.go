@@ -24,7 +24,7 @@ func contactsWindow(t *testing.T, list ...contacts.Contact) (*Window, *fakeContr
 	}
 	a := test.NewTempApp(t)
 	ctl := &fakeController{asked: make(chan string, 16)}
-	w := New(a, ctl, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }, Contacts: store})
+	w := New(a, ctl, ctl, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }, Contacts: store})
 	t.Cleanup(w.Win.Close)
 	return w, ctl, store
 }

@@ -22,7 +22,7 @@ func historyWindow(t *testing.T, entries ...history.Entry) (*Window, *fakeContro
 	}
 	a := test.NewTempApp(t)
 	ctl := &fakeController{asked: make(chan string, 16)}
-	w := New(a, ctl, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }, History: store})
+	w := New(a, ctl, ctl, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }, History: store})
 	t.Cleanup(w.Win.Close)
 	return w, ctl, store
 }

@@ -65,14 +65,14 @@ func (w *Window) build() {
 		w.Pad[key] = b
 		pad = append(pad, b)
 	}
-	w.Mute = widget.NewCheck("Mute", func(m bool) { w.ctl.SetMuted(m) })
+	w.Mute = widget.NewCheck("Mute", func(m bool) { w.sound.SetMuted(m) })
 	w.Volume = widget.NewSlider(0, 2)
 	w.Volume.Step, w.Volume.Value = 0.1, 1
-	w.Volume.OnChanged = func(v float64) { w.ctl.SetVolume(v) }
+	w.Volume.OnChanged = func(v float64) { w.sound.SetVolume(v) }
 	w.Timeline = widget.NewButtonWithIcon("Timeline", theme.HistoryIcon(), w.showTimeline)
 	w.Output = widget.NewSelect([]string{systemDefault}, func(name string) {
 		go func() {
-			if err := w.ctl.SwitchAudio("", deviceName(name)); err != nil {
+			if err := w.sound.SwitchAudio("", deviceName(name)); err != nil {
 				fyne.Do(func() {
 					w.model.Message = "Sound device: " + err.Error()
 					w.render()
@@ -81,7 +81,7 @@ func (w *Window) build() {
 		}()
 	})
 	w.Output.PlaceHolder = "Speaker or headset"
-	if _, outs, err := w.ctl.AudioDevices(); err == nil {
+	if _, outs, err := w.sound.AudioDevices(); err == nil {
 		w.Output.Options = append([]string{systemDefault}, outs...)
 	}
 	tools := []fyne.CanvasObject{w.Timeline}

@@ -32,6 +32,11 @@ type Controller interface {
 	Check(a failover.Action, arg string) error
 	IsEmergency(target string) bool
 	Status() failover.StatusEvent
+}
+
+// Sound is the phone's sound as the window controls it: the microphone, the speaker, the dial tone and
+// the devices. It is not the failover manager's business (internal/core implements it over the agent).
+type Sound interface {
 	SetMuted(bool)
 	SetVolume(float64)
 	DialTone(on bool)
@@ -79,6 +84,7 @@ type Window struct {
 	Win     fyne.Window
 	app     fyne.App
 	ctl     Controller
+	sound   Sound
 	ctx     context.Context
 	unbind  context.CancelFunc // ends the event loop of the current controller
 	opts    Options
@@ -125,15 +131,15 @@ type Window struct {
 	QuitDialog    *dialog.ConfirmDialog // the open "quit?" or "log off?" question (tests answer it)
 }
 
-// New builds the window for ctl on a.
-func New(a fyne.App, ctl Controller, opts Options) *Window {
+// New builds the window for ctl (the manager) and sound on a.
+func New(a fyne.App, ctl Controller, sound Sound, opts Options) *Window {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Lines < 1 {
 		opts.Lines = 3
 	}
-	w := &Window{Win: a.NewWindow("Stayline"), app: a, ctl: ctl, opts: opts, model: NewModel(), note: newNotifier()}
+	w := &Window{Win: a.NewWindow("Stayline"), app: a, ctl: ctl, sound: sound, opts: opts, model: NewModel(), note: newNotifier()}
 	if opts.History != nil {
 		w.model.LastDial = opts.History.LastDialled() // Redial works across restarts
 	}
@@ -168,14 +174,15 @@ func (w *Window) SetMinimiser(f func() bool) { w.opts.Minimise = f }
 // SetVoicemail changes what the Messages key dials (after a configuration change).
 func (w *Window) SetVoicemail(target string) { w.opts.Voicemail = target }
 
-// SetController moves the window to another manager (the settings were applied by starting a new one).
+// SetController moves the window to another manager and its sound (the settings were applied by starting
+// a new phone).
 // The display starts over from its events; the timeline is kept.
 
-func (w *Window) SetController(ctl Controller) {
+func (w *Window) SetController(ctl Controller, sound Sound) {
 	timeline, last := w.model.Timeline, w.model.LastDial
 	w.model = NewModel()
 	w.model.Timeline, w.model.LastDial = timeline, last
-	w.ctl = ctl
+	w.ctl, w.sound = ctl, sound
 	w.bind(ctl)
 	w.render()
 }
@@ -455,7 +462,7 @@ func (w *Window) run(a failover.Action) {
 			w.model.LastDial = arg
 			w.Number.SetText("")
 		}
-		w.ctl.DialTone(false)
+		w.sound.DialTone(false)
 	case failover.ActTransfer, failover.ActDTMF:
 		if number == "" {
 			w.model.Message = numberFirst[a]
@@ -543,7 +550,7 @@ func (w *Window) callMessages() {
 
 func (w *Window) numberChanged() {
 	if w.Number.Text != "" {
-		w.ctl.DialTone(false) // the first digit ends the dial tone
+		w.sound.DialTone(false) // the first digit ends the dial tone
 	}
 	w.renderKeys()
 }
@@ -551,7 +558,7 @@ func (w *Window) numberChanged() {
 // numberFocus plays the dial tone while the empty number field has the focus, no call is up and the gate
 // would let a call out.
 func (w *Window) numberFocus(focused bool) {
-	w.ctl.DialTone(focused && w.Number.Text == "" && len(w.model.Calls) == 0 && w.model.can(failover.ActDial))
+	w.sound.DialTone(focused && w.Number.Text == "" && len(w.model.Calls) == 0 && w.model.can(failover.ActDial))
 }
 
 // Model is what the window shows (for tests).

@@ -90,7 +90,7 @@ func newTestWindow(t *testing.T) (*Window, *fakeController) {
 	t.Helper()
 	a := test.NewTempApp(t)
 	ctl := &fakeController{asked: make(chan string, 16)}
-	w := New(a, ctl, Options{Extension: "Front desk · 1001", Lines: 3, Now: func() time.Time { return t0 }})
+	w := New(a, ctl, ctl, Options{Extension: "Front desk · 1001", Lines: 3, Now: func() time.Time { return t0 }})
 	t.Cleanup(w.Win.Close)
 	return w, ctl
 }
@@ -511,7 +511,7 @@ func TestRenderedScreens(t *testing.T) {
 				a.Settings().SetTheme(forcedVariant{look.variant})
 				cfg := config.Default()
 				ctl := &fakeController{asked: make(chan string, 16)}
-				w := New(a, ctl, Options{Extension: "Front desk · 1001", Lines: 3, Now: func() time.Time { return t0 },
+				w := New(a, ctl, ctl, Options{Extension: "Front desk · 1001", Lines: 3, Now: func() time.Time { return t0 },
 					History: tempHistory(t), Contacts: tempContacts(t), Settings: &memStore{cfg: &cfg}})
 				defer w.Win.Close()
 				w.Win.Canvas().(interface{ SetScale(float32) }).SetScale(look.scale)
@@ -578,7 +578,8 @@ func TestWindowFollowsLightAndDarkThemes(t *testing.T) {
 	brightness := func(v fyne.ThemeVariant) float64 {
 		a := test.NewTempApp(t)
 		a.Settings().SetTheme(forcedVariant{v})
-		w := New(a, &fakeController{asked: make(chan string, 4)}, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }})
+		ctl := &fakeController{asked: make(chan string, 4)}
+		w := New(a, ctl, ctl, Options{Extension: "1001", Lines: 3, Now: func() time.Time { return t0 }})
 		defer w.Win.Close()
 		show(w, failover.StageAlternate, "branch")
 		img := w.Win.Canvas().Capture()

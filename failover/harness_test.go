@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"stayline/audio"
 	"stayline/config"
 	"stayline/internal/clock"
 	"stayline/phone"
@@ -226,12 +225,6 @@ func (f *fakeAgent) SubscribeMWI(ctx context.Context, server int, expires time.D
 	}
 	return nil
 }
-
-func (f *fakeAgent) SwitchAudio(string, string) error          { return nil }
-func (f *fakeAgent) SetMuted(bool)                             {}
-func (f *fakeAgent) SetVolume(float64)                         {}
-func (f *fakeAgent) PlayTone(audio.Tone)                       {}
-func (f *fakeAgent) AudioDevices() ([]string, []string, error) { return nil, nil, nil }
 
 func (f *fakeAgent) UnsubscribeMWI(ctx context.Context, server int) error {
 	f.record("unsubscribe", server)

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"stayline/audio"
 	"stayline/config"
 	"stayline/internal/clock"
 	"stayline/phone"
@@ -45,12 +44,6 @@ type Agent interface {
 	Calls() []phone.CallInfo
 	SubscribeMWI(ctx context.Context, server int, expires time.Duration) error
 	UnsubscribeMWI(ctx context.Context, server int) error
-
-	SetMuted(bool)
-	SetVolume(float64)
-	PlayTone(audio.Tone)
-	AudioDevices() (inputs, outputs []string, err error)
-	SwitchAudio(input, output string) error
 }
 
 // ErrClosed is returned by a Manager that has shut down.
@@ -328,26 +321,6 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// SetMuted mutes or unmutes the microphone (allowed in every stage: it is part of keeping a call).
-func (m *Manager) SetMuted(muted bool) { m.agent.SetMuted(muted) }
-
-// SetVolume sets the speaker's volume, 0 to 2.
-func (m *Manager) SetVolume(v float64) { m.agent.SetVolume(v) }
-
-// DialTone plays (or stops) the dial tone while the user enters a number.
-func (m *Manager) DialTone(on bool) {
-	if on {
-		m.agent.PlayTone(audio.ToneDial)
-	} else {
-		m.agent.PlayTone(audio.ToneNone)
-	}
-}
-
-// SwitchAudio moves the sound to other devices now ("" = system default), calls included.
-func (m *Manager) SwitchAudio(input, output string) error { return m.agent.SwitchAudio(input, output) }
-
-// AudioDevices lists the sound devices, for the settings.
-func (m *Manager) AudioDevices() (inputs, outputs []string, err error) { return m.agent.AudioDevices() }
 
 // Config is the configuration the manager runs with.
 func (m *Manager) Config() *config.Config { return m.cfg }

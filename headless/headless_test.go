@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"stayline/audio"
 	"stayline/config"
 	"stayline/failover"
 	"stayline/phone"
@@ -73,11 +72,6 @@ func (upAgent) Hold(string) error                                      { return 
 func (upAgent) Resume(string) error                                    { return nil }
 func (upAgent) SendDTMF(string, string) error                          { return nil }
 func (upAgent) Calls() []phone.CallInfo                                { return nil }
-func (upAgent) SwitchAudio(string, string) error                       { return nil }
-func (upAgent) SetMuted(bool)                                          {}
-func (upAgent) SetVolume(float64)                                      {}
-func (upAgent) PlayTone(audio.Tone)                                    {}
-func (upAgent) AudioDevices() ([]string, []string, error)              { return nil, nil, nil }
 func (upAgent) Transfer(string, string) error                          { return nil }
 func (upAgent) Conference(...string) error                             { return nil }
 func (upAgent) SubscribeMWI(context.Context, int, time.Duration) error { return nil }

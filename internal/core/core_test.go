@@ -80,9 +80,18 @@ func TestASharedEngineOutlivesThePhone(t *testing.T) {
 	if p.Engine != engine || p.ownEngine {
 		t.Fatal("the phone took an engine of its own, or took the shared one as its own to close")
 	}
+	p.Sound().DialTone(true)
+	if got := engine.CurrentTone(); got != audio.ToneDial {
+		t.Fatalf("the dial tone did not reach the engine: %v", got)
+	}
+	p.Sound().DialTone(false)
+	if got := engine.CurrentTone(); got != audio.ToneNone {
+		t.Fatalf("the dial tone did not stop: %v", got)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	p.Close(ctx)
+	cfg.Audio.Backend = "null" // no sound card here
 	mine, err := New(&cfg, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
