@@ -321,7 +321,6 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	return err
 }
 
-
 // Config is the configuration the manager runs with.
 func (m *Manager) Config() *config.Config { return m.cfg }
 
