@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"stayline/failover"
 	"strings"
 	"time"
 
@@ -9,25 +10,29 @@ import (
 	"fyne.io/fyne/v2/theme"
 )
 
+// stateWords are the display's words for the call states.
+var stateWords = map[failover.CallState]string{failover.CallDialing: "Calling", failover.CallRinging: "Ringing",
+	failover.CallEarly: "Ringing", failover.CallIncoming: "Incoming call", failover.CallActive: "Talking",
+	failover.CallHeld: "On hold"}
+
 // appearanceText is one line of the display: line number, state, party, time, quality, and marks.
 func appearanceText(line int, c *CallView, party func(string) string, now time.Time) string {
 	if c == nil {
 		return fmt.Sprintf("%d", line)
 	}
-	state := map[string]string{"dialing": "Calling", "ringing": "Ringing", "early": "Ringing",
-		"incoming": "Incoming call", "active": "Talking", "held": "On hold"}[c.State]
+	state := stateWords[c.State]
 	s := fmt.Sprintf("%d  %s  %s", line, state, party(c.Remote))
-	if (c.State == "active" || c.State == "held") && !c.Answered.IsZero() {
+	if c.State.Talking() && !c.Answered.IsZero() {
 		d := now.Sub(c.Answered).Truncate(time.Second)
 		s += fmt.Sprintf("  %02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
 	}
-	if q := c.Quality(); q > 0 && c.State == "active" {
+	if q := c.Quality(); q > 0 && c.State == failover.CallActive {
 		s += "  " + strings.Repeat("▮", q) + strings.Repeat("▯", 4-q)
 	}
 	if c.Conference {
 		s += "  conference"
 	}
-	if c.SRTP != "" && (c.State == "active" || c.State == "held") {
+	if c.SRTP != "" && c.State.Talking() {
 		s += "  encrypted"
 	}
 	if c.Preserved {
@@ -42,9 +47,9 @@ func appearanceIcon(c *CallView) fyne.Resource {
 		return nil
 	}
 	switch c.State {
-	case "incoming", "ringing", "early", "dialing":
+	case failover.CallIncoming, failover.CallRinging, failover.CallEarly, failover.CallDialing:
 		return theme.VolumeUpIcon()
-	case "held":
+	case failover.CallHeld:
 		return theme.MediaPauseIcon()
 	}
 	return theme.MediaRecordIcon()

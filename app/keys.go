@@ -63,7 +63,7 @@ func (w *Window) addShortcuts() {
 	c.AddShortcut(ShortcutAnswer, func(fyne.Shortcut) { w.run(failover.ActAnswer) })
 	c.AddShortcut(ShortcutDrop, func(fyne.Shortcut) { w.run(failover.ActHangup) })
 	c.AddShortcut(ShortcutHold, func(fyne.Shortcut) {
-		if f := w.model.Focus(); f != nil && f.State == "held" {
+		if f := w.model.Focus(); f != nil && f.State == failover.CallHeld {
 			w.run(failover.ActResume)
 		} else {
 			w.run(failover.ActHold)

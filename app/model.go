@@ -13,7 +13,7 @@ import (
 // CallView is one call appearance as the display shows it.
 type CallView struct {
 	ID       string
-	State    string // dialing, ringing, incoming, active, held
+	State    failover.CallState
 	Remote   string
 	Since    time.Time // when the call entered its state
 	Answered time.Time // when it was first answered (the talk timer counts from here, across hold)
@@ -91,7 +91,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		inService := m.Stage == failover.StageNormal || m.Stage == failover.StageAlternate
 		if inService && e.Stage != m.Stage && e.Stage != failover.StageNormal {
 			for _, c := range m.Calls {
-				if c.State == "active" || c.State == "held" {
+				if c.State.Talking() {
 					c.Preserved = true
 				}
 			}
@@ -107,7 +107,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 	case *failover.MWIEvent:
 		m.MWI = e.Waiting
 	case *failover.CallEvent:
-		if e.State == "ended" {
+		if e.State == failover.CallEnded {
 			delete(m.Calls, e.ID)
 			if m.Selected == e.ID {
 				m.Selected = ""
@@ -125,7 +125,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		if c.State != e.State {
 			c.Since = at
 		}
-		if e.State == "active" && c.Answered.IsZero() {
+		if e.State == failover.CallActive && c.Answered.IsZero() {
 			c.Answered = at
 		}
 		c.State, c.Remote, c.Conference = e.State, e.Remote, e.Conference
@@ -181,7 +181,8 @@ func (m *Model) Focus() *CallView {
 	if c, ok := m.Calls[m.Selected]; ok {
 		return c
 	}
-	for _, st := range []string{"incoming", "active", "early", "ringing", "dialing", "held"} {
+	for _, st := range []failover.CallState{failover.CallIncoming, failover.CallActive, failover.CallEarly,
+		failover.CallRinging, failover.CallDialing, failover.CallHeld} {
 		var best *CallView
 		for _, c := range m.Calls {
 			if c.State == st && (best == nil || failover.CallIDLess(best.ID, c.ID)) {
@@ -242,15 +243,15 @@ func (m *Model) SoftKeys(number string, dial DialCheck) Slots {
 		if m.LoggedOff {
 			want[1] = Key{failover.ActLogin, "Log in"}
 		}
-	case c.State == "incoming":
+	case c.State == failover.CallIncoming:
 		want[0] = Key{failover.ActAnswer, "Answer"}
 		want[3] = Key{failover.ActHangup, "Decline"}
-	case c.State == "dialing" || c.State == "ringing" || c.State == "early":
+	case c.State.Alerting():
 		want[3] = Key{failover.ActHangup, "Cancel"}
-	case c.State == "active":
+	case c.State == failover.CallActive:
 		want = Slots{{failover.ActHold, "Hold"}, {failover.ActTransfer, "Transfer"},
 			{failover.ActConference, "Conf"}, {failover.ActHangup, "Drop"}}
-	case c.State == "held":
+	case c.State == failover.CallHeld:
 		want = Slots{{failover.ActResume, "Resume"}, {}, {failover.ActConference, "Conf"}, {failover.ActHangup, "Drop"}}
 	}
 	for i, k := range want {

@@ -81,7 +81,9 @@ func gateDial(m *Model, number string) DialCheck {
 func TestSoftKeysOfEveryStageAndCallState(t *testing.T) {
 	stages := []failover.Stage{failover.StageNormal, failover.StageTransition, failover.StageAlternate,
 		failover.StageFailback, failover.StageNoService}
-	call := func(id, state string) CallView { return CallView{ID: id, State: state, Remote: "1002@x"} }
+	call := func(id string, state failover.CallState) CallView {
+		return CallView{ID: id, State: state, Remote: "1002@x"}
+	}
 	const blank = "_|_|_|_"
 	cases := []struct {
 		name   string
@@ -258,7 +260,7 @@ func TestAppearanceSaysWhenACallIsEncrypted(t *testing.T) {
 func TestTalkTimerSurvivesHold(t *testing.T) {
 	m := NewModel()
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	for i, st := range []string{"dialing", "active", "held", "active"} {
+	for i, st := range []failover.CallState{failover.CallDialing, failover.CallActive, failover.CallHeld, failover.CallActive} {
 		m.Apply(&failover.CallEvent{ID: "1", State: st, Remote: "1002@x"}, at.Add(time.Duration(i)*time.Minute))
 	}
 	if got := appearanceText(1, m.Calls["1"], shortRemote, at.Add(4*time.Minute)); !strings.Contains(got, "03:00") {

@@ -232,12 +232,12 @@ func (w *Window) apply(ev failover.Event) {
 			w.model.ApplyStatus(w.ctl.Status()) // the banner names what this server lacks
 		}
 	case *failover.CallEvent:
-		if e.State == "incoming" {
+		if e.State == failover.CallIncoming {
 			w.notify(&Notice{"Stayline: incoming call", w.party(e.Remote)})
 			w.Win.Show()
 			w.Win.RequestFocus()
 		}
-		if e.State == "ended" {
+		if e.State == failover.CallEnded {
 			defer w.offerPendingConfig()
 		}
 	}
@@ -309,7 +309,7 @@ func (w *Window) render() {
 		b.SetText(appearanceText(i+1, c, w.party, now))
 		b.SetIcon(appearanceIcon(c))
 		switch {
-		case c != nil && c.State == "incoming":
+		case c != nil && c.State == failover.CallIncoming:
 			b.Importance = widget.WarningImportance
 		case c != nil && focus != nil && c.ID == focus.ID:
 			b.Importance = widget.HighImportance
@@ -509,7 +509,7 @@ func (w *Window) lineOf(id string) int {
 
 // key is a dial-pad key: a tone on a talking call when no number is being typed, else a digit.
 func (w *Window) key(k string) {
-	if c := w.model.Focus(); c != nil && c.State == "active" && w.Number.Text == "" {
+	if c := w.model.Focus(); c != nil && c.State == failover.CallActive && w.Number.Text == "" {
 		go w.ctl.Request(failover.ActDTMF, k)
 		return
 	}
@@ -528,7 +528,7 @@ func (w *Window) clearNumber() {
 
 // enter is the Enter key: answer a ringing call, else dial what was typed (or redial).
 func (w *Window) enter() {
-	if c := w.model.Focus(); c != nil && c.State == "incoming" && w.model.can(failover.ActAnswer) {
+	if c := w.model.Focus(); c != nil && c.State == failover.CallIncoming && w.model.can(failover.ActAnswer) {
 		w.run(failover.ActAnswer)
 		return
 	}

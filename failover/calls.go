@@ -51,7 +51,7 @@ func (m *Manager) onCall(ci phone.CallInfo) {
 	if ci.Server >= 0 && ci.Server < len(m.servers) {
 		server = m.servers[ci.Server].cfg.Name
 	}
-	m.emit("call", &CallEvent{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Reason: ci.Reason,
+	m.emit("call", &CallEvent{ID: ci.ID, State: CallState(ci.State), Remote: ci.Remote, Reason: ci.Reason,
 		Direction: dir, Server: server, Conference: ci.Conference})
 	if m.closing && len(m.calls) == 0 && m.callsGone != nil {
 		f := m.callsGone
@@ -64,7 +64,7 @@ func (m *Manager) onCall(ci phone.CallInfo) {
 func (m *Manager) callStatus() []CallStatus {
 	out := []CallStatus{}
 	for _, ci := range m.agent.Calls() {
-		out = append(out, CallStatus{ID: ci.ID, State: string(ci.State), Remote: ci.Remote, Codec: ci.Stats.Codec,
+		out = append(out, CallStatus{ID: ci.ID, State: CallState(ci.State), Remote: ci.Remote, Codec: ci.Stats.Codec,
 			RxPackets: ci.Stats.RxPackets, TxPackets: ci.Stats.TxPackets, Lost: ci.Stats.Lost, JitterMs: ci.Stats.JitterMs,
 			SRTP: ci.Stats.SRTP})
 	}

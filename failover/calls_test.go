@@ -113,7 +113,7 @@ func (f *fakeAgent) DialServers(ctx context.Context, servers []int, target strin
 func callStates(calls []*CallEvent) []string {
 	var out []string
 	for _, c := range calls {
-		out = append(out, c.ID+" "+c.State+" "+c.Server)
+		out = append(out, c.ID+" "+string(c.State)+" "+c.Server)
 	}
 	return out
 }

@@ -100,12 +100,12 @@ type MWIEvent struct {
 // CallEvent: a call changed state.
 type CallEvent struct {
 	Header
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Remote    string `json:"remote"`
-	Reason    string `json:"reason,omitempty"`
-	Direction string `json:"direction"`        // "in" or "out"
-	Server    string `json:"server,omitempty"` // the server the call went through; absent: none configured
+	ID        string    `json:"id"`
+	State     CallState `json:"state"`
+	Remote    string    `json:"remote"`
+	Reason    string    `json:"reason,omitempty"`
+	Direction string    `json:"direction"`        // "in" or "out"
+	Server    string    `json:"server,omitempty"` // the server the call went through; absent: none configured
 	// Conference is true while the call is mixed into the phone's conference; absent: it is not.
 	Conference bool `json:"conference,omitempty"`
 }
@@ -139,15 +139,15 @@ type RegistrationStatus struct {
 
 // CallStatus is one call in a status answer.
 type CallStatus struct {
-	ID        string  `json:"id"`
-	State     string  `json:"state"`
-	Remote    string  `json:"remote"`
-	Codec     string  `json:"codec"`
-	RxPackets uint64  `json:"rx_packets"`
-	TxPackets uint64  `json:"tx_packets"`
-	Lost      uint64  `json:"lost"`
-	JitterMs  float64 `json:"jitter_ms"`
-	SRTP      string  `json:"srtp,omitempty"` // the SRTP suite protecting the call; absent: plain RTP
+	ID        string    `json:"id"`
+	State     CallState `json:"state"`
+	Remote    string    `json:"remote"`
+	Codec     string    `json:"codec"`
+	RxPackets uint64    `json:"rx_packets"`
+	TxPackets uint64    `json:"tx_packets"`
+	Lost      uint64    `json:"lost"`
+	JitterMs  float64   `json:"jitter_ms"`
+	SRTP      string    `json:"srtp,omitempty"` // the SRTP suite protecting the call; absent: plain RTP
 }
 
 // StatusEvent answers the status command.

@@ -264,9 +264,9 @@ func atof(s string) float64 {
 	return v
 }
 
-func (lp *livePhone) waitCall(state string, within time.Duration) *CallEvent {
+func (lp *livePhone) waitCall(state CallState, within time.Duration) *CallEvent {
 	lp.t.Helper()
-	return lp.waitEvent(within, "call "+state, func(ev Event) bool {
+	return lp.waitEvent(within, "call "+string(state), func(ev Event) bool {
 		c, ok := ev.(*CallEvent)
 		return ok && c.State == state
 	}).(*CallEvent)

@@ -18,7 +18,7 @@ type fakeClock struct{ now time.Time }
 func (c *fakeClock) Now() time.Time          { return c.now }
 func (c *fakeClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 
-func call(id, state, dir, remote, reason string) *failover.CallEvent {
+func call(id string, state failover.CallState, dir, remote, reason string) *failover.CallEvent {
 	return &failover.CallEvent{ID: id, State: state, Direction: dir, Remote: remote, Reason: reason, Server: "home"}
 }
 
@@ -29,7 +29,7 @@ func TestRecorderClassifiesEveryEnding(t *testing.T) {
 	}
 	clk := &fakeClock{now: t0}
 	r := NewRecorder(store, nil, clk.Now)
-	play := func(id, dir, remote string, talk time.Duration, reason string, states ...string) {
+	play := func(id, dir, remote string, talk time.Duration, reason string, states ...failover.CallState) {
 		for _, st := range states {
 			r.Apply(call(id, st, dir, remote, ""))
 			clk.Advance(2 * time.Second)

@@ -66,11 +66,11 @@ func (r *Recorder) Apply(ev failover.Event) {
 		p.entry.Server = c.Server
 	}
 	switch c.State {
-	case "active":
+	case failover.CallActive:
 		if p.answered.IsZero() {
 			p.answered = now
 		}
-	case "ended":
+	case failover.CallEnded:
 		delete(r.open, c.ID)
 		e := p.entry
 		e.Reason = c.Reason
