@@ -1,6 +1,8 @@
 package failover
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -28,9 +30,9 @@ func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 			t.Fatalf("live subscriber got %d events, then nothing", i)
 		}
 	}
-	// One event waits in the stuck pump's hands, maxQueued in its queue: the other 99 are dropped.
-	if d := stuck.Dropped(); d != 99 {
-		t.Fatalf("stuck subscriber dropped %d, want the 99 beyond its queue", d)
+	// Every event said the same state: the stuck subscriber's queue was coalesced to the newest.
+	if d := stuck.Dropped(); d < 99 {
+		t.Fatalf("stuck subscriber coalesced %d stage events, want at least the 99 beyond its queue", d)
 	}
 	if live.Dropped() != 0 {
 		t.Fatal("live subscriber lost events")
@@ -88,5 +90,60 @@ func TestBackoff(t *testing.T) {
 		if got != c.want {
 			t.Errorf("backoff(n=%d, r=%v) = %s, want %s", c.failures, c.r, got, c.want)
 		}
+	}
+}
+
+// A subscriber that stalls through a flood of 1,000 calls loses none of their events when it reads
+// again: only superseded states are coalesced, and the newest of each is still delivered, in order.
+func TestStalledSubscriberGetsEveryCallEvent(t *testing.T) {
+	b := newBus()
+	stuck := b.subscribe()
+	defer stuck.Close()
+	var want []string
+	for i := 0; i < 1000; i++ {
+		id := fmt.Sprint(i + 1)
+		for _, st := range []CallState{CallDialing, CallRinging, CallActive, CallEnded} {
+			ev := &CallEvent{ID: id, State: st}
+			ev.stamp("call", t0)
+			b.publish(ev)
+			want = append(want, id+" "+string(st))
+			acts := &ActionsEvent{Available: []Action{ActDial}}
+			if st == CallEnded && i == 999 {
+				acts.Available = []Action{ActDial, ActLogoff} // the last word
+			}
+			acts.stamp("actions", t0)
+			b.publish(acts)
+		}
+	}
+	var got []string
+	var lastActions *ActionsEvent
+	for len(got) < len(want) {
+		select {
+		case ev := <-stuck.C:
+			switch e := ev.(type) {
+			case *CallEvent:
+				got = append(got, e.ID+" "+string(e.State))
+			case *ActionsEvent:
+				lastActions = e
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("after the stall: %d of %d call events, then nothing", len(got), len(want))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatal("call events lost or out of order")
+	}
+	select { // the newest actions come after the last call event
+	case ev := <-stuck.C:
+		if a, ok := ev.(*ActionsEvent); ok {
+			lastActions = a
+		}
+	case <-time.After(time.Second):
+	}
+	if lastActions == nil || !slices.Equal(lastActions.Available, []Action{ActDial, ActLogoff}) {
+		t.Fatalf("the newest actions were not delivered: %+v", lastActions)
+	}
+	if stuck.Dropped() == 0 {
+		t.Fatal("nothing was coalesced: the test did not overflow the queue")
 	}
 }
