@@ -175,23 +175,18 @@ func (m *Model) Appearances(lines int) []*CallView {
 	return out
 }
 
-// Focus is the call the soft keys act on: the selected one, else the most pressing: ringing here, then
-// talking, ringing there, dialing, held.
+// Focus is the call the soft keys act on: the selected one, else the one the phone attends to first
+// (failover.FocusOrder: ringing here, then talking, ...).
 func (m *Model) Focus() *CallView {
 	if c, ok := m.Calls[m.Selected]; ok {
 		return c
 	}
-	for _, st := range []failover.CallState{failover.CallIncoming, failover.CallActive, failover.CallEarly,
-		failover.CallRinging, failover.CallDialing, failover.CallHeld} {
-		var best *CallView
-		for _, c := range m.Calls {
-			if c.State == st && (best == nil || failover.CallIDLess(best.ID, c.ID)) {
-				best = c
-			}
-		}
-		if best != nil {
-			return best
-		}
+	refs := make([]failover.CallRef, 0, len(m.Calls))
+	for _, c := range m.Calls {
+		refs = append(refs, failover.CallRef{ID: c.ID, State: c.State})
+	}
+	if id, ok := failover.PickCall(refs, failover.FocusOrder); ok {
+		return m.Calls[id]
 	}
 	return nil
 }

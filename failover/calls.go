@@ -179,7 +179,7 @@ func (m *Manager) inviteUnanswered(server int) {
 // on hold first, as a desk phone does on call waiting, where the server offers hold.
 func (m *Manager) Answer(id string) error {
 	var holdFirst []string
-	err := m.callAction(ActAnswer, id, []phone.CallState{phone.CallIncoming}, func(id string) error {
+	err := m.callAction(ActAnswer, id, func(id string) error {
 		for _, other := range holdFirst {
 			if err := m.agent.Hold(other); err != nil {
 				m.log.Info("could not hold the call in progress", "call", other, "error", err)
@@ -200,24 +200,22 @@ func (m *Manager) Answer(id string) error {
 
 // Hangup ends a call in any state (id "": the active call, else the newest).
 func (m *Manager) Hangup(id string) error {
-	return m.callAction(ActHangup, id, []phone.CallState{phone.CallActive, phone.CallRinging, phone.CallDialing,
-		phone.CallIncoming, phone.CallHeld}, func(id string) error { return m.agent.Hangup(id, "hung up") })
+	return m.callAction(ActHangup, id, func(id string) error { return m.agent.Hangup(id, "hung up") })
 }
 
 // Hold puts a call on hold (id "": the active call).
 func (m *Manager) Hold(id string) error {
-	return m.callAction(ActHold, id, []phone.CallState{phone.CallActive}, m.agent.Hold)
+	return m.callAction(ActHold, id, m.agent.Hold)
 }
 
 // Resume takes a call off hold (id "": the held call).
 func (m *Manager) Resume(id string) error {
-	return m.callAction(ActResume, id, []phone.CallState{phone.CallHeld}, m.agent.Resume)
+	return m.callAction(ActResume, id, m.agent.Resume)
 }
 
 // DTMF sends digits on the active call.
 func (m *Manager) DTMF(digits string) error {
-	return m.callAction(ActDTMF, "", []phone.CallState{phone.CallActive},
-		func(id string) error { return m.agent.SendDTMF(id, digits) })
+	return m.callAction(ActDTMF, "", func(id string) error { return m.agent.SendDTMF(id, digits) })
 }
 
 // Transfer hands the active call over to target (a blind transfer). When target is the id of a held
@@ -226,7 +224,7 @@ func (m *Manager) DTMF(digits string) error {
 func (m *Manager) Transfer(target string) error {
 	var call, to string
 	err := m.act(ActTransfer, "", func() error {
-		active, err := m.pickCall("", []phone.CallState{phone.CallActive})
+		active, err := m.pickCall("", ActTransfer)
 		if err != nil {
 			return err
 		}
@@ -267,13 +265,13 @@ func (m *Manager) Conference() error {
 	return m.agent.Conference(ids...)
 }
 
-// callAction gates a on the call id (or picks one in the preferred states) and runs do outside the loop;
-// look, if given, runs in the loop once the gate has allowed a, to gather what do needs.
-func (m *Manager) callAction(a Action, id string, prefer []phone.CallState, do func(id string) error, look ...func()) error {
+// callAction gates a on the call id (or the call a applies to) and runs do outside the loop; look, if
+// given, runs in the loop once the gate has allowed a, to gather what do needs.
+func (m *Manager) callAction(a Action, id string, do func(id string) error, look ...func()) error {
 	var chosen string
 	err := m.act(a, "", func() error {
 		var err error
-		chosen, err = m.pickCall(id, prefer)
+		chosen, err = m.pickCall(id, a)
 		for _, f := range look {
 			f()
 		}
@@ -288,25 +286,20 @@ func (m *Manager) callAction(a Action, id string, prefer []phone.CallState, do f
 	return nil
 }
 
-// pickCall returns id if it names a call, or the first call in the preferred states, in order of
-// preference, newest first.
-func (m *Manager) pickCall(id string, prefer []phone.CallState) (string, error) {
+// pickCall returns id if it names a call, else the call action a applies to (PickCall, actionOrder).
+func (m *Manager) pickCall(id string, a Action) (string, error) {
 	if id != "" {
 		if _, ok := m.calls[id]; !ok {
 			return "", fmt.Errorf("no call %s", id)
 		}
 		return id, nil
 	}
-	for _, st := range prefer {
-		best := ""
-		for cid, ci := range m.calls {
-			if ci.State == st && (best == "" || CallIDLess(best, cid)) {
-				best = cid
-			}
-		}
-		if best != "" {
-			return best, nil
-		}
+	refs := make([]CallRef, 0, len(m.calls))
+	for cid, ci := range m.calls {
+		refs = append(refs, CallRef{cid, CallState(ci.State)})
+	}
+	if chosen, ok := PickCall(refs, actionOrder[a]); ok {
+		return chosen, nil
 	}
 	return "", errors.New("no call in a state for that")
 }
