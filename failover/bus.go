@@ -21,10 +21,10 @@ type Subscription struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	queue   []Event
-	closed  bool // the subscriber left: stop at once
-	ending  bool // the manager stopped: deliver what is queued, then close C
-	dropped int // events coalesced away (superseded by a newer one of their kind)
-	limit   int // the queue length that triggers the next coalescing
+	closed  bool         // the subscriber left: stop at once
+	ending  bool         // the manager stopped: deliver what is queued, then close C
+	dropped int          // events coalesced away (superseded by a newer one of their kind)
+	limit   int          // the queue length that triggers the next coalescing
 	pushed  atomic.Int64 // events queued so far (tests use it to know delivery is complete)
 	done    chan struct{}
 	bus     *bus
