@@ -50,16 +50,18 @@ func (w *Window) quitConsequences() string {
 	} else if n > 1 {
 		parts = append(parts, fmt.Sprintf("Your %d calls will end.", n))
 	}
-	switch {
-	case w.model.LoggedOff:
-	case w.model.Stage == failover.StageTransition || w.model.Stage == failover.StageFailback:
+	// Whether quitting leaves a registration behind is the gate's answer about log off, not a list of
+	// stages kept here; the words say where the phone stands.
+	switch m := w.model; {
+	case m.LoggedOff || m.can(failover.ActLogoff):
+	case m.Stage == failover.StageNoService:
+		parts = append(parts, "No server answers now; quitting stops the phone from trying again.")
+	case m.Server != "" && m.Stage == failover.StageAlternate:
+		parts = append(parts, fmt.Sprintf("The phone is on the alternate server %s: it stays registered there "+
+			"(log off is not possible during failover), and calls may go to it until the registration expires.", m.Server))
+	default:
 		parts = append(parts, "The phone is between servers (failover): it cannot log off now, and until it "+
 			"runs again no calls reach you here.")
-	case w.model.Stage == failover.StageAlternate:
-		parts = append(parts, fmt.Sprintf("The phone is on the alternate server %s: it stays registered there "+
-			"(log off is not possible during failover), and calls may go to it until the registration expires.", w.model.Server))
-	case w.model.Stage == failover.StageNoService:
-		parts = append(parts, "No server answers now; quitting stops the phone from trying again.")
 	}
 	return strings.Join(parts, " ")
 }
