@@ -310,7 +310,7 @@ func (a *Agent) Close() error {
 	}
 	a.callsMu.Unlock()
 	for _, c := range calls {
-		c.end("the phone shut down")
+		c.end(causeShutDown)
 	}
 	for _, s := range a.servers {
 		s.conn.close()
@@ -361,6 +361,42 @@ func (a *Agent) stranger(req *sip.Request, tx sip.ServerTransaction) bool {
 	return true
 }
 
+// serverOf finds the configured server a request came from (-1: none): the server at that address and
+// port, else the first at that address (a server opens TCP connections from other ports).
+func (a *Agent) serverOf(source string) int {
+	host, port, err := net.SplitHostPort(source)
+	if err != nil {
+		return -1
+	}
+	byIP := -1
+	for i, l := range a.servers {
+		sh, sp, err := net.SplitHostPort(l.cfg.HostPort())
+		if err != nil || !(sh == host || resolvesTo(sh, host)) {
+			continue
+		}
+		if sp == port {
+			return i
+		}
+		if byIP < 0 {
+			byIP = i
+		}
+	}
+	return byIP
+}
+
+func resolvesTo(name, ip string) bool {
+	addrs, err := net.LookupHost(name)
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if a == ip {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if a.stranger(req, tx) {
 		return
@@ -387,18 +423,6 @@ func (a *Agent) SetMuted(m bool) {
 func (a *Agent) SetVolume(v float64) {
 	if a.opts.Audio != nil {
 		a.opts.Audio.SetVolume(v)
-	}
-}
-
-// PlayTone plays a call-progress tone the front end asks for (the dial tone while the user dials),
-// unless a call's own tone is playing.
-func (a *Agent) PlayTone(t audio.Tone) {
-	e := a.opts.Audio
-	if e == nil {
-		return
-	}
-	if cur := e.CurrentTone(); cur == audio.ToneNone || cur == audio.ToneDial {
-		e.PlayTone(t)
 	}
 }
 

@@ -3,7 +3,6 @@ package phone
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -17,8 +16,6 @@ import (
 // and the moment a connection ends, and hands them to sipgo through a feeder listener. sipgo's own dialer
 // refuses configured servers (serverDialer), so no connection to a server can exist that the phone does
 // not watch; it still reaches other parties (a far end's Contact, after a failover).
-
-var errNoAutoDial = errors.New("no connection to the server: the phone opens server connections itself")
 
 // serverDialer is sipgo's dialer: it refuses the addresses in servers, which the phone dials itself.
 func serverDialer(servers map[string]bool) func(laddr net.Addr) net.Dialer {

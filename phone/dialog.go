@@ -234,6 +234,30 @@ func (a *Agent) sendInDialog(ctx context.Context, l *serverLink, d *dialog, meth
 	return nil, nil, errors.New("unreachable")
 }
 
+// SetServerHealth tells the agent whether a server answers, so in-dialog requests avoid a dead proxy.
+func (a *Agent) SetServerHealth(server int, up bool) {
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	if up {
+		delete(a.down, server)
+	} else {
+		a.down[server] = true
+	}
+}
+
+// hopIsDown reports whether u names a configured server known to be down.
+func (a *Agent) hopIsDown(u sip.Uri) bool {
+	hp := hostPort(u)
+	a.callsMu.Lock()
+	defer a.callsMu.Unlock()
+	for i, l := range a.servers {
+		if a.down[i] && l.cfg.HostPort() == hp {
+			return true
+		}
+	}
+	return false
+}
+
 // requestTimeout bounds an in-dialog request before the phone tries the direct way.
 func (a *Agent) requestTimeout() time.Duration {
 	if a.opts.RequestTimeout > 0 {

@@ -1,6 +1,78 @@
 package phone
 
-import "encoding/binary"
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Dial-pad digits on a call, both ways: RFC 4733 telephone-events in the RTP when the far end takes them,
+// else SIP INFO (application/dtmf-relay).
+
+// SendDTMF sends digits on a call: RFC 4733 events when the far end takes them, else SIP INFO.
+func (a *Agent) SendDTMF(id, digits string) error {
+	c, err := a.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	dlg, active := c.dlg, c.state == CallActive
+	c.mu.Unlock()
+	if !active {
+		return fmt.Errorf("call %s is not active", id)
+	}
+	err = c.media.sendDigits(digits)
+	if !errors.Is(err, errNoTelephoneEvent) {
+		return err
+	}
+	for i := 0; i < len(digits); i++ {
+		body := dtmfRelayBody(digits[i])
+		ctx, cancel := context.WithTimeout(a.ctx, 2*a.requestTimeout())
+		_, res, err := a.sendInDialog(ctx, c.link, dlg, sip.INFO, func(r *sip.Request) {
+			r.AppendHeader(sip.NewHeader("Content-Type", dtmfRelayType))
+			r.SetBody(body)
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("DTMF by SIP INFO: %w", err)
+		}
+		if !res.IsSuccess() {
+			return fmt.Errorf("DTMF by SIP INFO answered %d %s", res.StatusCode, res.Reason)
+		}
+	}
+	return nil
+}
+
+// digit reports a digit the far end sent on the call.
+func (c *call) digit(d byte) {
+	c.a.notify(Event{Kind: EventDigit, Server: c.server, Call: CallInfo{ID: c.id}, Digit: d})
+}
+
+// dtmfRelayType is the content type of a digit sent by SIP INFO.
+const dtmfRelayType = "application/dtmf-relay"
+
+// dtmfRelayBody is the INFO body that sends one digit.
+func dtmfRelayBody(d byte) []byte { return []byte(fmt.Sprintf("Signal=%c\r\nDuration=160\r\n", d)) }
+
+// dtmfRelayDigits reads the digits of an INFO body ("Signal=5" lines); what is no dial-pad key is left out.
+func dtmfRelayDigits(body []byte) []byte {
+	var digits []byte
+	for _, line := range strings.Split(string(body), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "Signal") {
+			if v = strings.TrimSpace(v); len(v) == 1 {
+				if _, valid := dtmfCode(v[0]); valid {
+					digits = append(digits, v[0])
+				}
+			}
+		}
+	}
+	return digits
+}
 
 // RFC 4733 telephone-events: a digit is a run of packets sharing the event's start timestamp, with a
 // growing duration; the last carries the end bit and is sent three times.

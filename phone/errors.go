@@ -10,9 +10,35 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+// The package's errors, in one place. The words a call ends with (DialError.Reason included) are in
+// endcause.go.
+
 // ErrAuth marks a request the server refused for its credentials (403, or 401/407 again after answering the
 // challenge). Retrying with the same password cannot help.
 var ErrAuth = errors.New("authentication failed")
+
+// ErrNoResponse marks a server that did not answer the INVITE at all in time (an attempt of a DialError).
+var ErrNoResponse = errors.New("the server did not answer the INVITE")
+
+// ErrNoCall is returned for an unknown call id.
+var ErrNoCall = errors.New("no such call")
+
+// ErrCertificate marks a TLS server whose certificate the phone does not trust: unknown authority, wrong
+// name, expired. The phone never talks to such a server; it says why.
+var ErrCertificate = errors.New("server certificate not trusted")
+
+var (
+	// errUnreachable marks an attempt the server never saw: no connection, or the INVITE could not be sent.
+	errUnreachable = errors.New("the server could not be reached")
+	// errNoAutoDial is what sipgo's dialer answers for a configured server (conn.go).
+	errNoAutoDial = errors.New("no connection to the server: the phone opens server connections itself")
+	// errNoAudio refuses a description without an audio stream.
+	errNoAudio = errors.New("no audio stream offered")
+	// errSRTPRequired refuses an offer without SRTP when this phone requires it.
+	errSRTPRequired = errors.New("SRTP is required and the far end does not offer it")
+	// errNoTelephoneEvent says the far end takes no RFC 4733 events: digits go by SIP INFO instead.
+	errNoTelephoneEvent = errors.New("the far end does not take RFC 4733 tones")
+)
 
 // StatusError is a final response that is not a success.
 type StatusError struct {
@@ -53,4 +79,49 @@ func statusError(method sip.RequestMethod, res *sip.Response) *StatusError {
 		}
 	}
 	return e
+}
+
+// DialError is a call no server took: what became of it on each server tried, in order. Error gives the
+// details, for the log; Reason the plain words the call ended with, for the user.
+type DialError struct {
+	Target   string
+	Attempts []DialAttempt
+}
+
+// DialAttempt is one server's part in a DialError.
+type DialAttempt struct {
+	Server int    // index in the configured server list
+	Name   string // the server's name
+	// Err is why the server did not take the call: it wraps ErrNoResponse when the server did not answer
+	// the INVITE at all, and is a *StatusError when the server refused it (503).
+	Err error
+}
+
+func (e *DialError) Error() string {
+	parts := make([]string, len(e.Attempts))
+	for i, t := range e.Attempts {
+		parts[i] = t.Name + ": " + t.Err.Error()
+	}
+	return fmt.Sprintf("call to %s: no server took it: %s", e.Target, strings.Join(parts, "; "))
+}
+
+// Unwrap gives each attempt's error (errors.Is(err, ErrNoResponse) holds when any server did not answer).
+func (e *DialError) Unwrap() []error {
+	errs := make([]error, len(e.Attempts))
+	for i, t := range e.Attempts {
+		errs[i] = t.Err
+	}
+	return errs
+}
+
+// Unanswered lists the servers that did not answer the INVITE at all: to the failover manager, a sign that
+// they are down.
+func (e *DialError) Unanswered() []int {
+	var out []int
+	for _, t := range e.Attempts {
+		if errors.Is(t.Err, ErrNoResponse) {
+			out = append(out, t.Server)
+		}
+	}
+	return out
 }

@@ -474,8 +474,6 @@ func (m *media) sendDigits(digits string) error {
 	return nil
 }
 
-var errNoTelephoneEvent = errors.New("the far end does not take RFC 4733 tones")
-
 // receiveStats is RFC 3550 appendix A.1 and A.8: sequence tracking, loss and interarrival jitter.
 type receiveStats struct {
 	clockRate     uint32

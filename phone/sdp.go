@@ -114,8 +114,6 @@ func marshalSDP(m localMedia) ([]byte, error) {
 	return s.Marshal()
 }
 
-var errNoAudio = errors.New("no audio stream offered")
-
 // parseSDP reads the first audio stream of a description and refuses what cannot be a phone call.
 func parseSDP(body []byte) (remoteMedia, error) {
 	var s sdp.SessionDescription

@@ -137,8 +137,6 @@ func newSRTPSession(k srtpKeys) (*srtpSession, error) {
 	return &srtpSession{keys: k, tx: tx, rx: rx}, nil
 }
 
-var errSRTPRequired = errors.New("SRTP is required and the far end does not offer it")
-
 // acceptCrypto is the answerer's choice for an offer: the first offered line the phone can use, answered
 // with the same tag and suite and a key of ours (the one we already use for that suite, if any, so a
 // re-INVITE does not re-key). nil keys: plain RTP. An error refuses the offer (488).

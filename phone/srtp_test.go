@@ -3,8 +3,6 @@ package phone
 import (
 	"context"
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -124,16 +122,8 @@ func TestSRTPNegotiation(t *testing.T) {
 // srtpAgent is a registered phone with an SRTP mode.
 func srtpAgent(t *testing.T, k *lab.Server, mode SRTPMode) *Agent {
 	t.Helper()
-	a, err := Start(Options{Account: config.Account{User: "1001", Password: lab.Password, Domain: "127.0.0.1"},
-		Servers: []config.Server{srv("home", k, config.TransportUDP)}, Listen: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SRTP: mode, Codecs: []string{"PCMU"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	if _, err := a.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
+	a := startPhone(t, Options{Servers: []config.Server{srv("home", k, config.TransportUDP)}, SRTP: mode, Codecs: []string{"PCMU"}})
+	mustRegister(t, a)
 	// The subtests share the server and the user: leave no binding for the next one to ring.
 	t.Cleanup(func() { a.Unregister(context.Background(), 0, time.Second) })
 	return a
@@ -172,14 +162,11 @@ func TestSRTPWithBaresip(t *testing.T) {
 		bs := labtest.Baresip(t, "1007", k.Addr())
 		a := srtpAgent(t, k, SRTPOffer)
 		id := callBaresip(t, a, bs, "1007")
-		rec := &recorder{}
-		c, _ := a.lookup(id)
-		c.media.setAudio(audio.Silence{}, rec)
-		time.Sleep(1500 * time.Millisecond)
+		played := listenTo(t, a, id, audio.Silence{})
 		if st := callStats(t, a, id); st.SRTP != "" {
 			t.Errorf("SRTP %q with a far end that took none", st.SRTP)
 		}
-		expectTone(t, rec.samples(), 8000, 440, "baresip's plain RTP")
+		expectTone(t, played, 8000, 440, "baresip's plain RTP")
 	})
 	t.Run("phone requires, baresip without SRTP: refused with the reason", func(t *testing.T) {
 		bs := labtest.Baresip(t, "1008", k.Addr())
@@ -221,18 +208,12 @@ func fmtAny(v any) string {
 // encryptedTone checks that the call is protected by SRTP and that baresip's 440 Hz comes through it.
 func encryptedTone(t *testing.T, a *Agent, id string) {
 	t.Helper()
-	c, err := a.lookup(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	c.media.setAudio(&audio.Sine{Freq: 1000, Rate: 8000, Level: 0.3}, rec)
-	time.Sleep(1500 * time.Millisecond)
+	played := listenTo(t, a, id, &audio.Sine{Freq: 1000, Rate: 8000, Level: 0.3})
 	st := callStats(t, a, id)
 	if st.SRTP == "" || st.Refused != 0 || st.RxPackets < 50 || st.Lost != 0 {
 		t.Fatalf("stats %+v, want SRTP with every packet authenticated", st)
 	}
-	expectTone(t, rec.samples(), 8000, 440, "baresip's SRTP")
+	expectTone(t, played, 8000, 440, "baresip's SRTP")
 	t.Logf("FIGURE srtp.suite %s (rx %d packets, refused %d)", st.SRTP, st.RxPackets, st.Refused)
 }
 
@@ -241,25 +222,12 @@ func encryptedTone(t *testing.T, a *Agent, id string) {
 func TestSRTPBetweenPhonesHoldAndForgery(t *testing.T) {
 	k := labtest.Server(t, "home", lab.ServerOptions{})
 	a := srtpAgent(t, k, SRTPRequire)
-	b, err := Start(Options{Account: config.Account{User: "1004", Password: lab.Password, Domain: "127.0.0.1"},
-		Servers: []config.Server{srv("home", k, config.TransportUDP)}, Listen: "127.0.0.1:0",
-		Logger: a.opts.Logger, SRTP: SRTPRequire, Codecs: []string{"PCMU"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	if _, err := b.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, reqTimeout); err != nil {
-		t.Fatal(err)
-	}
-	id, err := a.Dial(context.Background(), 0, "1004", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := waitCall(t, b, "", CallIncoming, 3*time.Second)
-	b.Answer(in.ID)
-	waitCall(t, a, id, CallActive, 3*time.Second)
+	b := startPhone(t, Options{Account: config.Account{User: "1004"}, Servers: []config.Server{srv("home", k, config.TransportUDP)},
+		SRTP: SRTPRequire, Codecs: []string{"PCMU"}})
+	mustRegister(t, b)
+	id, in := callPhone(t, a, b, "1004")
 	eventually(t, 3*time.Second, "encrypted media both ways", func() bool {
-		return callStats(t, a, id).RxPackets >= 20 && callStats(t, b, in.ID).RxPackets >= 20
+		return callStats(t, a, id).RxPackets >= 20 && callStats(t, b, in).RxPackets >= 20
 	})
 	ca, _ := a.lookup(id)
 	keysBefore := ca.media.secure().keys
@@ -275,11 +243,11 @@ func TestSRTPBetweenPhonesHoldAndForgery(t *testing.T) {
 	if !ca.media.secure().keys.equal(&keysBefore) {
 		t.Error("hold and resume re-keyed the call")
 	}
-	before := callStats(t, b, in.ID).RxPackets
-	eventually(t, 3*time.Second, "media after resume", func() bool { return callStats(t, b, in.ID).RxPackets > before+20 })
+	before := callStats(t, b, in).RxPackets
+	eventually(t, 3*time.Second, "media after resume", func() bool { return callStats(t, b, in).RxPackets > before+20 })
 
 	// A forgery: a well-formed plain RTP packet to b's media port, from another socket.
-	cb, _ := b.lookup(in.ID)
+	cb, _ := b.lookup(in)
 	forger, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: cb.media.Port()})
 	if err != nil {
 		t.Fatal(err)
@@ -290,8 +258,8 @@ func TestSRTPBetweenPhonesHoldAndForgery(t *testing.T) {
 	for range 5 {
 		forger.Write(raw)
 	}
-	eventually(t, 2*time.Second, "forged packets refused", func() bool { return callStats(t, b, in.ID).Refused >= 5 })
-	st := callStats(t, b, in.ID)
+	eventually(t, 2*time.Second, "forged packets refused", func() bool { return callStats(t, b, in).Refused >= 5 })
+	st := callStats(t, b, in)
 	if st.SRTP != "AES_CM_128_HMAC_SHA1_80" || st.Lost > 2 {
 		t.Errorf("b's stats %+v", st)
 	}

@@ -8,10 +8,6 @@ import (
 	"os"
 )
 
-// ErrCertificate marks a TLS server whose certificate the phone does not trust: unknown authority, wrong
-// name, expired. The phone never talks to such a server; it says why.
-var ErrCertificate = errors.New("server certificate not trusted")
-
 // clientTLS is the TLS configuration for connections to servers: the system's roots plus the
 // certificates in caFile (if any), TLS 1.2 or newer, the certificate always verified.
 func clientTLS(caFile string) (*tls.Config, error) {

@@ -2,8 +2,6 @@ package phone
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,18 +13,7 @@ import (
 
 func startTLSAgent(t *testing.T, caFile string, servers ...config.Server) *Agent {
 	t.Helper()
-	a, err := Start(Options{
-		Account: config.Account{User: "1001", Password: lab.Password, Domain: "127.0.0.1"},
-		Servers: servers,
-		Listen:  "127.0.0.1:0",
-		TLSCA:   caFile,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
+	return startPhone(t, Options{Servers: servers, TLSCA: caFile})
 }
 
 // tlsServer starts a Kamailio with a TLS listener whose certificate (for names) a new test CA signed.
@@ -90,12 +77,7 @@ func TestTLSVerificationFailuresAreReported(t *testing.T) {
 func TestTLSCallsBothWays(t *testing.T) {
 	srv, _, files := tlsServer(t, "127.0.0.1")
 	a := startTLSAgent(t, files.CA, srv)
-	b, err := Start(Options{Account: config.Account{User: "1004", Password: lab.Password, Domain: "127.0.0.1"},
-		Servers: []config.Server{srv}, Listen: "127.0.0.1:0", TLSCA: files.CA, Logger: a.opts.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := startPhone(t, Options{Account: config.Account{User: "1004"}, Servers: []config.Server{srv}, TLSCA: files.CA})
 	for _, ag := range []*Agent{a, b} {
 		if _, err := ag.Register(ctxFor(t, 2*time.Second), 0, 60*time.Second, time.Second); err != nil {
 			t.Fatal(err)

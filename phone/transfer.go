@@ -67,9 +67,9 @@ func (a *Agent) Transfer(id, target string) error {
 		select {
 		case code := <-done:
 			if code >= 200 && code < 300 {
-				c.hangup("transferred to " + strings.Trim(referTo, "<>")) // unless the far end hung up first
+				c.hangup(transferredCause(strings.Trim(referTo, "<>"))) // unless the far end hung up first
 				if consult != nil {
-					consult.hangup("joined by the transfer")
+					consult.hangup(causeJoined)
 				}
 				return
 			}
@@ -194,7 +194,7 @@ func (a *Agent) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 			}
 			if nc.info().State == CallActive {
 				a.referNotify(c, dlg, "SIP/2.0 200 OK", true)
-				c.hangup("transferred by the far end to " + target)
+				c.hangup(transferredByCause(target))
 				return
 			}
 			if ctx.Err() != nil {

@@ -1,0 +1,279 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Placing a call: one call, tried on its servers in turn until one takes it (docs/ARCHITECTURE.md,
+// "Stages and their rules": an emergency call is tried on every server).
+
+// targetURI turns what the user dialled into a SIP URI: a number or user goes to the account's domain.
+func (a *Agent) targetURI(target string) (sip.Uri, error) {
+	var u sip.Uri
+	if strings.HasPrefix(target, "sip:") || strings.HasPrefix(target, "sips:") {
+		if err := sip.ParseUri(target, &u); err != nil {
+			return u, fmt.Errorf("%q is not a SIP address: %w", target, err)
+		}
+		return u, nil
+	}
+	user, host, found := strings.Cut(target, "@")
+	if !found {
+		host = a.opts.Account.Domain
+	}
+	if user == "" || host == "" {
+		return u, fmt.Errorf("%q is not a number or SIP address", target)
+	}
+	return sip.Uri{Scheme: "sip", User: user, Host: host}, nil
+}
+
+// Dial places a call to target through server: DialServers with one server. It returns once the server
+// has answered the INVITE at all (a provisional or final response), within respTimeout; the call's
+// progress then arrives as events. A *DialError says the server did not take the call, which has ended.
+func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error) {
+	return a.placeCall(ctx, []int{server}, target, respTimeout)
+}
+
+// DialServers places one call to target, trying servers in their order until one takes it: an emergency
+// call goes through whichever server answers. Each server has respTimeout to answer the INVITE at all; one
+// that does not, that cannot be reached or that answers 503 makes way for the next. The call keeps one id
+// through every attempt, as the front ends and the history see it: one dialing event at the start, then
+// the progress through the server that took it, or, once the last server failed, one ended event whose
+// reason says so in plain words (DialError.Reason).
+//
+// It returns the call's id once a server has answered (nil error: what follows, busy or not found
+// included, arrives as events), or a *DialError once every server failed; the call has ended by then.
+func (a *Agent) DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error) {
+	return a.placeCall(ctx, servers, target, respTimeout)
+}
+
+// invite is Dial with extra headers (a transfer's Replaces).
+func (a *Agent) invite(ctx context.Context, server int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
+	return a.placeCall(ctx, []int{server}, target, respTimeout, extra...)
+}
+
+// outgoing is what a call's attempts share.
+type outgoing struct {
+	target      string
+	uri         sip.Uri
+	servers     []int
+	respTimeout time.Duration
+	extra       []sip.Header
+}
+
+// placeCall is Dial, DialServers and invite: the call, then its attempts in runOutgoing.
+func (a *Agent) placeCall(ctx context.Context, servers []int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
+	if len(servers) == 0 {
+		return "", errors.New("dial: no server to call through")
+	}
+	for _, s := range servers {
+		if _, err := a.link(s); err != nil {
+			return "", err
+		}
+	}
+	uri, err := a.targetURI(target)
+	if err != nil {
+		return "", err
+	}
+	sess := a.newSDPSession()
+	if err := sess.prepareOffer(); err != nil {
+		return "", err
+	}
+	// The call exists from here to its end, whichever servers it goes through; cancelling callCtx (a
+	// hang-up) ends the attempt in progress and stops the next.
+	callCtx, cancel := context.WithCancelCause(a.ctx)
+	c := &call{a: a, outgoing: true, link: a.servers[servers[0]], server: servers[0], remote: uri.User + "@" + uri.Host,
+		state: CallDialing, sdp: sess, done: make(chan struct{}), cancel: cancel}
+	a.track(c, "")
+	c.announce()
+	first := make(chan error, 1)
+	go c.runOutgoing(callCtx, outgoing{target: target, uri: uri, servers: servers, respTimeout: respTimeout, extra: extra}, first)
+	select {
+	case err := <-first:
+		return c.id, err
+	case <-ctx.Done():
+		cancel(nil)
+		return c.id, ctx.Err()
+	}
+}
+
+// signal hands the dialler the outcome it waits for; only the first counts.
+func signal(first chan<- error, err error) {
+	select {
+	case first <- err:
+	default:
+	}
+}
+
+// runOutgoing tries the call's servers in turn until one takes the call (see DialServers). first gets
+// nil once one has, or the *DialError once all failed.
+func (c *call) runOutgoing(ctx context.Context, o outgoing, first chan<- error) {
+	a := c.a
+	failed := &DialError{Target: o.target}
+	for _, server := range o.servers {
+		if ctx.Err() != nil {
+			break
+		}
+		err := c.attempt(ctx, server, o, first)
+		if err == nil {
+			return // this server has the call, to its end
+		}
+		name := a.servers[server].cfg.Name
+		failed.Attempts = append(failed.Attempts, DialAttempt{Server: server, Name: name, Err: err})
+		a.log.Info("call attempt failed", "call", c.id, "target", o.target, "server", name, "error", err)
+	}
+	if ctx.Err() != nil { // hung up before any server took the call, or the phone is closing
+		c.end(causeCancelled)
+		signal(first, nil)
+		return
+	}
+	a.log.Info("no server took the call", "call", c.id, "error", failed)
+	c.end(failed.cause())
+	signal(first, failed)
+}
+
+// newInvite builds the INVITE of one attempt, through l, with a Call-ID and From tag of its own.
+func (a *Agent) newInvite(l *serverLink, uri sip.Uri, body []byte, extra []sip.Header) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, uri)
+	a.address(req, l)
+	acc := a.opts.Account
+	from := &sip.FromHeader{DisplayName: acc.DisplayName, Address: sip.Uri{Scheme: "sip", User: acc.User, Host: acc.Domain},
+		Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: uri})
+	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@stayline")
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
+	maxfwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxfwd)
+	req.AppendHeader(&sip.ContactHeader{Address: a.contactURI(l)})
+	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range extra {
+		req.AppendHeader(h)
+	}
+	req.SetBody(body)
+	return req
+}
+
+// attempt sends the call's INVITE through server and follows it. It returns nil once the server has taken
+// the call (answered it in time with anything but 503): the call then goes on through that server to its
+// end, and first has been told. Otherwise it returns why not, and the call stays open for the next server.
+func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<- error) error {
+	a := c.a
+	l := a.servers[server]
+	m, err := openMedia(l.local, a.log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	body, err := c.sdp.offer(l.local, m.Port())
+	savp := c.sdp.savp
+	c.mu.Unlock()
+	if err != nil {
+		m.close()
+		return err
+	}
+	req := a.newInvite(l, o.uri, body, o.extra)
+	callID := string(*req.CallID())
+	if err := a.ensureConnection(ctx, l); err != nil {
+		m.close()
+		return fmt.Errorf("%w: %w", errUnreachable, err)
+	}
+	c.mu.Lock()
+	ended := c.state == CallEnded
+	if !ended {
+		c.link, c.server, c.media = l, server, m
+	}
+	c.mu.Unlock()
+	if ended || !a.alias(c, callID) {
+		m.close()
+		return errors.New("the call ended")
+	}
+	attemptCtx, cancelAttempt := context.WithCancelCause(ctx)
+	defer cancelAttempt(nil)
+	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
+	cs, err := dua.WriteInvite(attemptCtx, req)
+	if err != nil {
+		m.close()
+		a.unalias(callID)
+		return fmt.Errorf("%w: INVITE: %w", errUnreachable, err)
+	}
+	m.setOnDigit(c.digit)
+
+	// The first response, or respTimeout without one, decides whether this server answers at all.
+	var decide sync.Once
+	inTime := false // a response came before the deadline
+	deadline := time.AfterFunc(o.respTimeout, func() {
+		decide.Do(func() { cancelAttempt(sipgo.WaitAnswerForceCancelErr) })
+	})
+	defer deadline.Stop()
+	took := false // a provisional response: this server has the call
+	err = cs.WaitAnswer(attemptCtx, sipgo.AnswerOptions{
+		Username: a.opts.Account.User,
+		Password: a.opts.Account.Password,
+		OnResponse: func(r *sip.Response) error {
+			decide.Do(func() { inTime = true })
+			if !inTime {
+				return nil // too late: this attempt is given up
+			}
+			if r.IsProvisional() && !took {
+				took = true
+				signal(first, nil)
+			}
+			if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+				c.setState(CallRinging)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		cause, fault := inviteFailure(err, attemptCtx, savp, l.cfg.Name, o.respTimeout)
+		if fault != nil && !errors.Is(fault, ErrNoResponse) {
+			a.notify(Event{Kind: EventServerTrouble, Server: server, Err: fmt.Errorf("INVITE: %w", fault)})
+		}
+		if fault != nil && !took {
+			m.close()
+			a.unalias(callID)
+			return fault // the next server may take the call
+		}
+		if cause.reason == "" { // no fault, and ctx ended: hung up here, or the phone is closing
+			cause = causeCancelled
+		}
+		signal(first, nil)
+		c.end(cause)
+		return nil
+	}
+	signal(first, nil)
+	res := cs.InviteResponse
+	dlg, derr := dialogFromUAC(cs.InviteRequest, res)
+	ackErr := cs.Ack(attemptCtx)
+	if derr != nil || ackErr != nil {
+		a.log.Info("answer not usable", "call", c.id, "error", errors.Join(derr, ackErr))
+		c.end(causeAnswerUnusable)
+		return nil
+	}
+	c.mu.Lock()
+	c.dlg = dlg
+	c.mu.Unlock()
+	remote, err := parseSDP(res.Body())
+	if err == nil {
+		err = c.negotiate(remote, false)
+	}
+	if err != nil {
+		c.hangup(failedCause("the far end answered with unusable media", err))
+		return nil
+	}
+	m.start()
+	c.setState(CallActive)
+	return nil
+}
