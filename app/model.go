@@ -112,7 +112,7 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 			if m.Selected == e.ID {
 				m.Selected = ""
 			}
-			if e.Reason != "" && e.Reason != "hung up" {
+			if e.Reason != "" && e.Cause != failover.EndLocal { // the user knows why a call they ended ended
 				m.Message = fmt.Sprintf("Call with %s ended: %s", shortRemote(e.Remote), e.Reason)
 			}
 			return

@@ -108,6 +108,9 @@ type CallEvent struct {
 	Server    string    `json:"server,omitempty"` // the server the call went through; absent: none configured
 	// Conference is true while the call is mixed into the phone's conference; absent: it is not.
 	Conference bool `json:"conference,omitempty"`
+	// Cause is why an ended call ended, as a value; Code the SIP status that ended it, when one did.
+	Cause EndCause `json:"cause,omitempty"`
+	Code  int      `json:"code,omitempty"`
 }
 
 // DTMFEvent: the far end sent a DTMF digit on a call.

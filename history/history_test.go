@@ -29,23 +29,25 @@ func TestRecorderClassifiesEveryEnding(t *testing.T) {
 	}
 	clk := &fakeClock{now: t0}
 	r := NewRecorder(store, nil, clk.Now)
-	play := func(id, dir, remote string, talk time.Duration, reason string, states ...failover.CallState) {
+	play := func(id, dir, remote string, talk time.Duration, reason string, cause failover.EndCause, states ...failover.CallState) {
 		for _, st := range states {
 			r.Apply(call(id, st, dir, remote, ""))
 			clk.Advance(2 * time.Second)
 		}
 		clk.Advance(talk)
-		r.Apply(call(id, "ended", dir, remote, reason))
+		end := call(id, "ended", dir, remote, reason)
+		end.Cause = cause
+		r.Apply(end)
 		clk.Advance(time.Minute)
 	}
-	play("c1", "out", "1002@lab", 95*time.Second, "hung up", "dialing", "ringing", "active")
-	play("c2", "in", "1003@lab", 0, "cancelled by the caller", "incoming")
-	play("c3", "in", "1004@lab", 0, "hung up", "incoming")
-	play("c4", "out", "1005@lab", 0, "busy (486 Busy Here)", "dialing")
-	play("c5", "out", "1006@lab", 0, "cancelled", "dialing", "ringing")
-	play("c6", "out", "1007@lab", 0, "not found (404 Not Found)", "dialing")
-	play("c7", "in", "1008@lab", 30*time.Second, "hung up", "incoming", "active", "held", "active")
-	play("c8", "out", "911@lab", 0, "no server answered (tried home, branch)", "dialing") // an emergency call no server took
+	play("c1", "out", "1002@lab", 95*time.Second, "hung up", failover.EndLocal, "dialing", "ringing", "active")
+	play("c2", "in", "1003@lab", 0, "cancelled by the caller", failover.EndRemote, "incoming")
+	play("c3", "in", "1004@lab", 0, "hung up", failover.EndLocal, "incoming")
+	play("c4", "out", "1005@lab", 0, "busy (486 Busy Here)", failover.EndBusy, "dialing")
+	play("c5", "out", "1006@lab", 0, "cancelled", failover.EndLocal, "dialing", "ringing")
+	play("c6", "out", "1007@lab", 0, "not found (404 Not Found)", failover.EndFailed, "dialing")
+	play("c7", "in", "1008@lab", 30*time.Second, "hung up", failover.EndLocal, "incoming", "active", "held", "active")
+	play("c8", "out", "911@lab", 0, "no server answered (tried home, branch)", failover.EndFailed, "dialing") // an emergency call no server took
 
 	got := store.Entries()
 	want := []struct {

@@ -3,7 +3,6 @@ package history
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"stayline/failover"
@@ -77,7 +76,7 @@ func (r *Recorder) Apply(ev failover.Event) {
 		if !p.answered.IsZero() {
 			e.Result, e.Talk = Answered, now.Sub(p.answered).Truncate(time.Second)
 		} else {
-			e.Result = unansweredResult(e.Direction, c.Reason)
+			e.Result = unansweredResult(e.Direction, c.Cause)
 		}
 		if err := r.store.Add(e); err != nil {
 			r.log.Warn("call not written to the history", "error", err)
@@ -85,21 +84,20 @@ func (r *Recorder) Apply(ev failover.Event) {
 	}
 }
 
-// unansweredResult classifies a call that ended before anyone talked, from the phone's reason.
-func unansweredResult(direction, reason string) string {
-	r := strings.ToLower(reason)
+// unansweredResult classifies a call that ended before anyone talked, by why it ended.
+func unansweredResult(direction string, cause failover.EndCause) string {
 	if direction == "in" {
-		if strings.HasPrefix(r, "declined") || strings.HasPrefix(r, "hung up") { // refused here (603)
+		if cause == failover.EndLocal { // refused here (603)
 			return Declined
 		}
 		return Missed
 	}
-	switch {
-	case strings.HasPrefix(r, "busy"):
+	switch cause {
+	case failover.EndBusy:
 		return Busy
-	case strings.HasPrefix(r, "declined"):
+	case failover.EndDeclined:
 		return Declined
-	case strings.HasPrefix(r, "cancelled") || strings.HasPrefix(r, "hung up"):
+	case failover.EndLocal:
 		return Cancelled
 	}
 	return Failed

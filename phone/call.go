@@ -36,9 +36,11 @@ type CallInfo struct {
 	State      CallState
 	Remote     string // the far end, user@host
 	Outgoing   bool
-	Server     int    // the server the call went through (-1: not from a configured server)
-	Reason     string // why it ended
-	Conference bool   // mixed with the phone's other conference calls
+	Server     int     // the server the call went through (-1: not from a configured server)
+	Reason     string  // why it ended, in words
+	End        EndKind // why it ended, as a value ("" while the call is up)
+	Code       int     // the SIP status that ended it, when one did
+	Conference bool    // mixed with the phone's other conference calls
 	Stats      MediaStats
 }
 
@@ -74,7 +76,7 @@ func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ci := CallInfo{ID: c.id, State: c.state, Remote: c.remote, Outgoing: c.outgoing, Server: c.server,
-		Reason: c.cause.reason, Conference: c.conference}
+		Reason: c.cause.reason, End: c.cause.kind, Code: c.cause.code, Conference: c.conference}
 	if c.media != nil {
 		ci.Stats = c.media.Stats()
 	}
@@ -131,7 +133,7 @@ func (c *call) end(cause endCause) {
 		if c.cancel != nil {
 			c.cancel(nil) // an outgoing call's context ends with it (an attempt in progress, too)
 		}
-		c.a.updateTone(cause.busy)
+		c.a.updateTone(cause.busy())
 		close(c.done)
 		c.announce()
 	})

@@ -43,63 +43,63 @@ func TestDialErrorSpeaksPlainly(t *testing.T) {
 	}
 }
 
-// The words of every final response a call can end with. history/ sorts calls by their start ("busy",
-// "declined", "cancelled"), so they must not change.
-func TestStatusCauseWords(t *testing.T) {
+// Every final response a call can end with: its kind, its code, and the words the user reads.
+func TestStatusCauses(t *testing.T) {
 	for _, tc := range []struct {
 		code   int
 		phrase string
 		want   string
-		busy   bool
+		kind   EndKind
 	}{
-		{486, "Busy Here", "busy (486 Busy Here)", true},
-		{600, "Busy Everywhere", "busy (600 Busy Everywhere)", true},
-		{603, "Decline", "declined (603 Decline)", false},
-		{404, "Not Found", "not found (404 Not Found)", false},
-		{480, "Temporarily Unavailable", "not available (480 Temporarily Unavailable)", false},
-		{487, "Request Terminated", "cancelled (487 Request Terminated)", false},
-		{408, "Request Timeout", "no answer (408 Request Timeout)", false},
-		{488, "Not Acceptable Here", "no common codec (488 Not Acceptable Here)", false},
-		{503, "Service Unavailable", "service unavailable (503 Service Unavailable)", false},
-		{403, "Forbidden", "forbidden (403 Forbidden)", false},
-		{500, "Server Internal Error", "500 Server Internal Error", false},
-		{699, "Odd", "699 Odd", false},
+		{486, "Busy Here", "busy (486 Busy Here)", EndBusy},
+		{600, "Busy Everywhere", "busy (600 Busy Everywhere)", EndBusy},
+		{603, "Decline", "declined (603 Decline)", EndDeclined},
+		{404, "Not Found", "not found (404 Not Found)", EndFailed},
+		{480, "Temporarily Unavailable", "not available (480 Temporarily Unavailable)", EndNoAnswer},
+		{487, "Request Terminated", "cancelled (487 Request Terminated)", EndLocal},
+		{408, "Request Timeout", "no answer (408 Request Timeout)", EndNoAnswer},
+		{488, "Not Acceptable Here", "no common codec (488 Not Acceptable Here)", EndFailed},
+		{503, "Service Unavailable", "service unavailable (503 Service Unavailable)", EndFailed},
+		{403, "Forbidden", "forbidden (403 Forbidden)", EndFailed},
+		{500, "Server Internal Error", "500 Server Internal Error", EndFailed},
+		{699, "Odd", "699 Odd", EndFailed},
 	} {
 		got := statusCause(tc.code, tc.phrase)
-		if got.reason != tc.want || got.busy != tc.busy {
-			t.Errorf("statusCause(%d, %q) = %+v, want %q busy %v", tc.code, tc.phrase, got, tc.want, tc.busy)
+		if got.reason != tc.want || got.kind != tc.kind || got.code != tc.code || got.busy() != (tc.kind == EndBusy) {
+			t.Errorf("statusCause(%d, %q) = %+v, want %q %s", tc.code, tc.phrase, got, tc.want, tc.kind)
 		}
 	}
 }
 
-// The words of the local events and the far end's actions.
-func TestLocalEndCauseWords(t *testing.T) {
+// The kinds and words of the local events and the far end's actions.
+func TestLocalEndCauses(t *testing.T) {
 	for _, tc := range []struct {
 		cause endCause
+		kind  EndKind
 		want  string
 	}{
-		{causeCancelled, "cancelled"},
-		{causeCallerCancelled, "cancelled by the caller"},
-		{causeNotAnswered, "not answered"},
-		{causeShutDown, "the phone shut down"},
-		{causeFarEndHungUp, "the far end hung up"},
-		{causeJoined, "joined by the transfer"},
-		{causeAnswerUnusable, "the far end's answer could not be used"},
-		{causeServerNoAnswer, "the server did not answer"},
-		{causeServerStopped, "the server stopped answering"},
-		{hangupCause("hung up"), "hung up"},
-		{srtpRefusedCause("Not Acceptable Here"), "the far end refused the call with SRTP, which this phone requires (488 Not Acceptable Here)"},
-		{failedCause("could not ring", errors.New("closed")), "could not ring: closed"},
-		{failedCause("", errors.New("INVITE lacks From")), "INVITE lacks From"},
-		{transferredCause("sip:1002@example.com"), "transferred to sip:1002@example.com"},
-		{transferredByCause("sip:1002@example.com"), "transferred by the far end to sip:1002@example.com"},
-		{byeCause("", ""), "the far end hung up"},
-		{byeCause("sip:1002@example.com", ""), "transferred to sip:1002@example.com"},
-		{byeCause("", "sip:1003@example.com"), "transferred by the far end to sip:1003@example.com"},
-		{(&DialError{Target: "1002"}).cause(), "no server to call through"},
+		{causeCancelled, EndLocal, "cancelled"},
+		{causeCallerCancelled, EndRemote, "cancelled by the caller"},
+		{causeNotAnswered, EndNoAnswer, "not answered"},
+		{causeShutDown, EndShutdown, "the phone shut down"},
+		{causeFarEndHungUp, EndRemote, "the far end hung up"},
+		{causeJoined, EndTransferred, "joined by the transfer"},
+		{causeAnswerUnusable, EndFailed, "the far end's answer could not be used"},
+		{causeServerNoAnswer, EndFailed, "the server did not answer"},
+		{causeServerStopped, EndFailed, "the server stopped answering"},
+		{hangupCause("hung up"), EndLocal, "hung up"},
+		{srtpRefusedCause("Not Acceptable Here"), EndFailed, "the far end refused the call with SRTP, which this phone requires (488 Not Acceptable Here)"},
+		{failedCause("could not ring", errors.New("closed")), EndFailed, "could not ring: closed"},
+		{failedCause("", errors.New("INVITE lacks From")), EndFailed, "INVITE lacks From"},
+		{transferredCause("sip:1002@example.com"), EndTransferred, "transferred to sip:1002@example.com"},
+		{transferredByCause("sip:1002@example.com"), EndTransferred, "transferred by the far end to sip:1002@example.com"},
+		{byeCause("", ""), EndRemote, "the far end hung up"},
+		{byeCause("sip:1002@example.com", ""), EndTransferred, "transferred to sip:1002@example.com"},
+		{byeCause("", "sip:1003@example.com"), EndTransferred, "transferred by the far end to sip:1003@example.com"},
+		{(&DialError{Target: "1002"}).cause(), EndFailed, "no server to call through"},
 	} {
-		if tc.cause.reason != tc.want || tc.cause.busy {
-			t.Errorf("cause %+v, want %q (not busy)", tc.cause, tc.want)
+		if tc.cause.reason != tc.want || tc.cause.kind != tc.kind || tc.cause.busy() {
+			t.Errorf("cause %+v, want %s %q (not busy)", tc.cause, tc.kind, tc.want)
 		}
 	}
 }

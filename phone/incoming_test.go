@@ -41,8 +41,8 @@ func TestIncomingCallsAnsweredDeclinedAndCancelled(t *testing.T) {
 	if err := a.Hangup(in.ID, "declined here"); err != nil {
 		t.Fatal(err)
 	}
-	if ended := waitCall(t, a, in.ID, CallEnded, 3*time.Second); ended.Reason != "declined here" {
-		t.Fatalf("declined call ended %q", ended.Reason)
+	if ended := waitCall(t, a, in.ID, CallEnded, 3*time.Second); ended.Reason != "declined here" || ended.End != EndLocal {
+		t.Fatalf("declined call ended %q (%s)", ended.Reason, ended.End)
 	}
 	ev, err := bs.WaitEvent("CALL_CLOSED", 3*time.Second)
 	if err != nil {
@@ -55,8 +55,8 @@ func TestIncomingCallsAnsweredDeclinedAndCancelled(t *testing.T) {
 	bs.Command("dial", "sip:1001@127.0.0.1")
 	in = waitCall(t, a, "", CallIncoming, 3*time.Second)
 	bs.Command("hangup", "")
-	if ended := waitCall(t, a, in.ID, CallEnded, 3*time.Second); ended.Reason != "cancelled by the caller" {
-		t.Fatalf("cancelled call ended %q", ended.Reason)
+	if ended := waitCall(t, a, in.ID, CallEnded, 3*time.Second); ended.Reason != "cancelled by the caller" || ended.End != EndRemote {
+		t.Fatalf("cancelled call ended %q (%s)", ended.Reason, ended.End)
 	}
 }
 
