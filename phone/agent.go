@@ -65,7 +65,7 @@ type Agent struct {
 	listenIP net.IP // nil when listening on every address
 
 	servers []*serverLink
-	events  chan Event
+	events  *eventQueue
 	tls     *tls.Config // for connections to TLS servers
 
 	admitMu   sync.Mutex // held from an INVITE's admission until its call is tracked
@@ -104,10 +104,11 @@ func Start(opts Options) (*Agent, error) {
 	if opts.Instance == "" {
 		opts.Instance = "urn:uuid:" + uuid.NewString()
 	}
-	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"), events: make(chan Event, 256),
+	a := &Agent{opts: opts, log: opts.Logger.With("part", "phone"),
 		calls: map[string]*call{}, byCallID: map[string]*call{}, down: map[int]bool{},
 		mwi: map[int]*mwiSubscription{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.events = newEventQueue(a.ctx)
 
 	tlsCfg, err := clientTLS(opts.TLSCA)
 	if err != nil {
@@ -297,7 +298,7 @@ func (a *Agent) Listen() string {
 }
 
 // Events delivers what the agent notices on its own about servers (a connection closed).
-func (a *Agent) Events() <-chan Event { return a.events }
+func (a *Agent) Events() <-chan Event { return a.events.out }
 
 // Close stops serving and closes every connection. It neither hangs up nor unregisters: the manager does
 // that first.
@@ -343,11 +344,7 @@ func (a *Agent) link(server int) (*serverLink, error) {
 
 // notify hands an event to the manager without ever blocking the SIP stack.
 func (a *Agent) notify(ev Event) {
-	select {
-	case a.events <- ev:
-	default:
-		a.log.Warn("event dropped: nobody is reading", "event", ev.Kind, "server", ev.Server)
-	}
+	a.events.push(ev)
 }
 
 // stranger answers 403 to an out-of-dialog request from no configured server, when the phone only

@@ -223,7 +223,7 @@ func TestCallThroughKamailioToSIPpEcho(t *testing.T) {
 
 // bareAgent is an agent with no SIP stack: enough for the call table, a call's end and its events.
 func bareAgent() *Agent {
-	return &Agent{log: slog.New(slog.NewTextHandler(io.Discard, nil)), events: make(chan Event, 16),
+	return &Agent{log: slog.New(slog.NewTextHandler(io.Discard, nil)), events: heldEvents(),
 		calls: map[string]*call{}, byCallID: map[string]*call{}, down: map[int]bool{}}
 }
 
@@ -281,10 +281,7 @@ func TestCallEndsOnce(t *testing.T) {
 	default:
 		t.Fatal("done is still open")
 	}
-	var events []Event
-	for len(a.events) > 0 {
-		events = append(events, <-a.events)
-	}
+	events := a.events.held()
 	if len(events) != 1 || events[0].Kind != EventCall || events[0].Server != 1 || events[0].Call.State != CallEnded ||
 		events[0].Call.Reason != "the far end hung up" || events[0].Call.Remote != "1002@x" {
 		t.Fatalf("events %+v, want one: ended, the far end hung up", events)

@@ -1,5 +1,10 @@
 package phone
 
+import (
+	"context"
+	"sync"
+)
+
 // EventKind says what an Event reports.
 type EventKind string
 
@@ -29,4 +34,55 @@ type Event struct {
 	Call    CallInfo
 	Digit   byte
 	Waiting bool
+}
+
+// eventQueue hands the agent's events to their one reader (the failover manager) in order, however far
+// behind it falls: notify never waits and never drops, since a lost call event would leave the manager's
+// view of the calls wrong (docs/ARCHITECTURE.md, "Events").
+type eventQueue struct {
+	mu    sync.Mutex
+	queue []Event
+	wake  chan struct{} // a push since the pump last looked
+	out   chan Event
+}
+
+// newEventQueue starts delivering on out until ctx ends.
+func newEventQueue(ctx context.Context) *eventQueue {
+	q := &eventQueue{wake: make(chan struct{}, 1), out: make(chan Event)}
+	go q.pump(ctx)
+	return q
+}
+
+func (q *eventQueue) push(ev Event) {
+	q.mu.Lock()
+	q.queue = append(q.queue, ev)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) pump(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.mu.Unlock()
+			select {
+			case <-q.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		ev := q.queue[0]
+		q.queue[0] = Event{}
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		select {
+		case q.out <- ev:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
