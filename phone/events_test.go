@@ -8,7 +8,9 @@ import (
 )
 
 // heldEvents is an event queue nobody delivers from: a bare agent's events stay there for the test.
-func heldEvents() *eventQueue { return &eventQueue{wake: make(chan struct{}, 1), out: make(chan Event)} }
+func heldEvents() *eventQueue {
+	return &eventQueue{wake: make(chan struct{}, 1), out: make(chan Event)}
+}
 
 // held takes the events queued so far.
 func (q *eventQueue) held() []Event {
