@@ -49,9 +49,9 @@ type Fmtper interface{ Fmtp() string }
 func NewCodec(name string) (Codec, error) {
 	switch strings.ToUpper(name) {
 	case "PCMU":
-		return ulaw{}, nil
+		return ulaw, nil
 	case "PCMA":
-		return alaw{}, nil
+		return alaw, nil
 	case "G722":
 		return newG722(), nil
 	case "OPUS":

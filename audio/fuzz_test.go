@@ -9,7 +9,7 @@ func FuzzDecoders(f *testing.F) {
 	g722 := newG722()
 	opus, _ := NewCodec("opus")
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		if n := len(ulaw{}.Decode(nil, payload)); n != len(payload) {
+		if n := len(ulaw.Decode(nil, payload)); n != len(payload) {
 			t.Fatalf("G.711: %d samples for %d octets", n, len(payload))
 		}
 		if n := len(g722.Decode(nil, payload)); n != 2*len(payload) {

@@ -2,48 +2,38 @@ package audio
 
 import "github.com/zaf/g711"
 
-// G.711 through github.com/zaf/g711: a small, well-tested pure-Go implementation of the ITU tables.
+// G.711 through github.com/zaf/g711: a small, well-tested pure-Go implementation of the ITU tables. The
+// two laws differ only in their name, payload type and tables.
 
-type ulaw struct{}
+// g711Codec is one G.711 law.
+type g711Codec struct {
+	name   string
+	pt     uint8
+	encode func(int16) uint8
+	decode func(uint8) int16
+}
 
-func (ulaw) Name() string          { return "PCMU" }
-func (ulaw) PayloadType() uint8    { return 0 }
-func (ulaw) ClockRate() uint32     { return 8000 }
-func (ulaw) SampleRate() int       { return 8000 }
-func (ulaw) TimestampStep() uint32 { return 160 }
+var (
+	ulaw = g711Codec{"PCMU", 0, g711.EncodeUlawFrame, g711.DecodeUlawFrame}
+	alaw = g711Codec{"PCMA", 8, g711.EncodeAlawFrame, g711.DecodeAlawFrame}
+)
 
-func (ulaw) Encode(dst []byte, pcm []int16) []byte {
+func (c g711Codec) Name() string        { return c.name }
+func (c g711Codec) PayloadType() uint8  { return c.pt }
+func (g711Codec) ClockRate() uint32     { return 8000 }
+func (g711Codec) SampleRate() int       { return 8000 }
+func (g711Codec) TimestampStep() uint32 { return 160 }
+
+func (c g711Codec) Encode(dst []byte, pcm []int16) []byte {
 	for _, s := range pcm {
-		dst = append(dst, g711.EncodeUlawFrame(s))
+		dst = append(dst, c.encode(s))
 	}
 	return dst
 }
 
-func (ulaw) Decode(dst []int16, payload []byte) []int16 {
+func (c g711Codec) Decode(dst []int16, payload []byte) []int16 {
 	for _, b := range payload {
-		dst = append(dst, g711.DecodeUlawFrame(b))
-	}
-	return dst
-}
-
-type alaw struct{}
-
-func (alaw) Name() string          { return "PCMA" }
-func (alaw) PayloadType() uint8    { return 8 }
-func (alaw) ClockRate() uint32     { return 8000 }
-func (alaw) SampleRate() int       { return 8000 }
-func (alaw) TimestampStep() uint32 { return 160 }
-
-func (alaw) Encode(dst []byte, pcm []int16) []byte {
-	for _, s := range pcm {
-		dst = append(dst, g711.EncodeAlawFrame(s))
-	}
-	return dst
-}
-
-func (alaw) Decode(dst []int16, payload []byte) []int16 {
-	for _, b := range payload {
-		dst = append(dst, g711.DecodeAlawFrame(b))
+		dst = append(dst, c.decode(b))
 	}
 	return dst
 }

@@ -52,7 +52,7 @@ func (m *Manager) onCall(ci phone.CallInfo) {
 		server = m.servers[ci.Server].cfg.Name
 	}
 	m.emit("call", &CallEvent{ID: ci.ID, State: CallState(ci.State), Remote: ci.Remote, Reason: ci.Reason,
-		Direction: dir, Server: server, Conference: ci.Conference, Cause: EndCause(ci.End), Code: ci.Code})
+		Direction: dir, Server: server, Conference: ci.Conference, Cause: ci.End, Code: ci.Code})
 	if m.closing && len(m.calls) == 0 && m.callsGone != nil {
 		f := m.callsGone
 		m.callsGone = nil

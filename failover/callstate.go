@@ -1,5 +1,7 @@
 package failover
 
+import "stayline/phone"
+
 // CallState is a call's state as the front ends see it; its values are the headless contract's `state`
 // words (README.md, "Headless control").
 type CallState string
@@ -23,17 +25,15 @@ func (s CallState) Alerting() bool { return s == CallDialing || s == CallRinging
 
 // EndCause is why a call ended, as a value (the `cause` of an ended call event): the history sorts
 // unanswered calls by it and the window stays quiet about a call the user ended. The words for the user
-// are the event's reason.
-type EndCause string
+// are the event's reason. The causes are the agent's (phone.EndKind: local, remote, busy, declined,
+// no_answer, transferred, shutdown, failed), named here for the front ends, which do not import phone.
+type EndCause = phone.EndKind
 
-// The causes.
+// The causes a front end acts on.
 const (
-	EndLocal       EndCause = "local"       // hung up, declined or cancelled here
-	EndRemote      EndCause = "remote"      // the far end hung up, or the caller gave up on a call ringing here
-	EndBusy        EndCause = "busy"        // the far end was busy (486, 600)
-	EndDeclined    EndCause = "declined"    // the far end declined (603)
-	EndNoAnswer    EndCause = "no_answer"   // nobody answered (a call ringing here rang out, 408, 480)
-	EndTransferred EndCause = "transferred" // handed over by a transfer
-	EndShutdown    EndCause = "shutdown"    // the phone shut down
-	EndFailed      EndCause = "failed"      // the server, the network, or a refusal (404, 488, 503 ...)
+	EndLocal    = phone.EndLocal    // hung up, declined or cancelled here
+	EndRemote   = phone.EndRemote   // the far end hung up, or the caller gave up
+	EndBusy     = phone.EndBusy     // the far end was busy
+	EndDeclined = phone.EndDeclined // the far end declined
+	EndFailed   = phone.EndFailed   // the server, the network, or a refusal
 )

@@ -268,7 +268,7 @@ func measureTCP(b *bench) {
 
 func measureCallSetup(b *bench) {
 	f := b.fig("call.setup_ms", "-", nil)
-	f.note = "dial -> 200 OK (call active), through Kamailio to the SIPp echo UAS"
+	f.note = "dial -> 200 OK (call active), through Kamailio to the lab's echo"
 	p, stop, err := b.labPair(true)
 	if err != nil {
 		f.err = err
