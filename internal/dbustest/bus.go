@@ -218,6 +218,39 @@ func (b *Bus) Connect() (*dbus.Conn, error) {
 	return connect(b.Address)
 }
 
+// service is a fake that owns a name on a bus: it starts on its connection and closes with it.
+type service interface {
+	start() error
+	Close() error
+}
+
+// serve connects to the bus at address, makes the service on that connection and starts it; what names
+// it in errors.
+func serve[S service](address, what string, make func(*dbus.Conn) S) (S, error) {
+	var zero S
+	conn, err := connect(address)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	s := make(conn)
+	if err := s.start(); err != nil {
+		conn.Close()
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	return s, nil
+}
+
+// startFor makes a service with newS for the length of test t.
+func startFor[S service](t testing.TB, newS func() (S, error)) S {
+	t.Helper()
+	s, err := newS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func connect(address string) (*dbus.Conn, error) {
 	conn, err := dbus.Connect(address)
 	if err != nil {

@@ -49,27 +49,15 @@ type Notifications struct {
 // StartNotifications puts a fake notification daemon on bus until the test ends.
 func StartNotifications(t testing.TB, bus *Bus) *Notifications {
 	t.Helper()
-	n, err := NewNotifications(bus.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return startFor(t, func() (*Notifications, error) { return NewNotifications(bus.Address) })
 }
 
 // NewNotifications connects to the bus at address and owns org.freedesktop.Notifications there. Close
 // releases it.
 func NewNotifications(address string) (*Notifications, error) {
-	conn, err := connect(address)
-	if err != nil {
-		return nil, fmt.Errorf("notification daemon: %w", err)
-	}
-	n := &Notifications{conn: conn, changed: newBroadcast()}
-	if err := n.start(); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("notification daemon: %w", err)
-	}
-	return n, nil
+	return serve(address, "notification daemon", func(conn *dbus.Conn) *Notifications {
+		return &Notifications{conn: conn, changed: newBroadcast()}
+	})
 }
 
 func (n *Notifications) start() error {

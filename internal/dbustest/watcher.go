@@ -48,27 +48,15 @@ type Watcher struct {
 // StartWatcher puts a fake StatusNotifierWatcher on bus until the test ends.
 func StartWatcher(t testing.TB, bus *Bus) *Watcher {
 	t.Helper()
-	w, err := NewWatcher(bus.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
+	return startFor(t, func() (*Watcher, error) { return NewWatcher(bus.Address) })
 }
 
 // NewWatcher connects to the bus at address and owns org.kde.StatusNotifierWatcher there. Close
 // releases it.
 func NewWatcher(address string) (*Watcher, error) {
-	conn, err := connect(address)
-	if err != nil {
-		return nil, fmt.Errorf("StatusNotifierWatcher: %w", err)
-	}
-	w := &Watcher{conn: conn, changed: newBroadcast()}
-	if err := w.start(); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("StatusNotifierWatcher: %w", err)
-	}
-	return w, nil
+	return serve(address, "StatusNotifierWatcher", func(conn *dbus.Conn) *Watcher {
+		return &Watcher{conn: conn, changed: newBroadcast()}
+	})
 }
 
 func (w *Watcher) start() error {
