@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"sync"
 	"syscall"
 	"time"
 
@@ -166,17 +165,24 @@ func run() int {
 	if err != nil {
 		logger.Warn("call history", "error", err)
 	}
-	c, err := startSession(cfg, instanceID, hist, logger)
+	recorder := history.NewRecorder(hist, logger, nil)
+	sess, err := core.StartSession(cfg, core.SessionOptions{Logger: logger, Instance: instanceID,
+		Follow: func(sub *failover.Subscription) { recorder.Follow(context.Background(), sub) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stayline:", err)
 		return 1
 	}
-	defer c.close()
+	defer sess.Stop()
+	c := sess.Phone()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if target != "" {
-		go dialWhenReady(ctx, c.Manager, target, logger)
+		go func() { // a link that started the phone: dialled once the gate lets it out
+			if err := c.Manager.DialWhenAllowed(ctx, target, linkDialWithin); err != nil {
+				logger.Warn("the link's call was not placed", "target", target, "error", err)
+			}
+		}()
 	}
 	listener, err := instance.Listen(sock)
 	if err != nil {
@@ -196,92 +202,22 @@ func run() int {
 		}
 		return 0
 	}
-	return runWindow(ctx, c, path, broken, listener, logger)
+	return runWindow(ctx, sess, hist, path, broken, listener, logger)
 }
 
-// dialWhenReady dials target as soon as the manager's gate allows it (a link that started the phone), or
-// gives up after 20 s. The gate decides, not this function: which stages allow a call is failover's rule.
-func dialWhenReady(ctx context.Context, m *failover.Manager, target string, logger *slog.Logger) {
-	sub := m.Subscribe()
-	defer sub.Close()
-	limit := time.After(20 * time.Second)
-	for {
-		if m.Check(failover.ActDial, target) == nil {
-			if err := m.Request(failover.ActDial, target); err != nil {
-				logger.Warn("the link's call", "target", target, "error", err)
-			}
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-limit:
-			logger.Warn("no service: the link's call was not placed", "target", target)
-			return
-		case _, ok := <-sub.C: // something changed: ask the gate again
-			if !ok {
-				return
-			}
-		}
-	}
-}
+// linkDialWithin is how long a link that started the phone waits for service before it gives up.
+const linkDialWithin = 20 * time.Second
 
-// session is the phone in use (made from one configuration by internal/core) and the history following it.
-type session struct {
-	*core.Phone
-	instance string
-	hist     *history.Store
-	recorded chan struct{} // closed once the history has every call of this phone
-}
-
-func startSession(cfg *config.Config, instance string, hist *history.Store, logger *slog.Logger) (*session, error) {
-	p, err := core.New(cfg, core.Options{Logger: logger, Instance: instance})
-	if err != nil {
-		return nil, err
-	}
-	// Each front end starts the manager once subscribed, so it misses no event; so does the history.
-	s := &session{Phone: p, instance: instance, hist: hist, recorded: make(chan struct{})}
-	sub := p.Manager.Subscribe()
-	go func() {
-		defer close(s.recorded)
-		history.NewRecorder(hist, logger, nil).Follow(context.Background(), sub) // until the manager's events end
-	}()
-	return s, nil
-}
-
-// close shuts the phone down (ending calls, unregistering where the stage allows) and waits until the
-// history has the calls that ended.
-func (s *session) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), headless.ShutdownTimeout)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		slog.Warn("shutdown", "error", err)
-	}
-	select {
-	case <-s.recorded:
-	case <-ctx.Done():
-	}
-}
-
-// settings is the window's settings store: the configuration file, applied by restarting the core.
+// settings is the window's settings store: the configuration file, applied by the session (a new phone).
 type settings struct {
-	mu     sync.Mutex
-	path   string
-	logger *slog.Logger
-	core   *session
-	apply  func(*session) // hands the new core to the window
+	path string
+	sess *core.Session
 }
 
-func (s *settings) Config() *config.Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.core.Config
-}
+func (s *settings) Config() *config.Config { return s.sess.Phone().Config }
 
 func (s *settings) AudioDevices() ([]string, []string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.core.Sound().AudioDevices()
+	return s.sess.Phone().Sound().AudioDevices()
 }
 
 // Save writes the configuration, then replaces the running phone with one made from it.
@@ -290,27 +226,10 @@ func (s *settings) Save(cfg *config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.Apply(cfg); err != nil {
+	if err := s.sess.Apply(cfg); err != nil {
 		return warning, fmt.Errorf("saved, but %w", err)
 	}
 	return warning, nil
-}
-
-// Apply replaces the running phone with one made from cfg.
-func (s *settings) Apply(cfg *config.Config) error {
-	s.mu.Lock()
-	old := s.core
-	s.mu.Unlock()
-	old.close()
-	next, err := startSession(cfg, old.instance, old.hist, s.logger)
-	if err != nil {
-		return fmt.Errorf("the phone did not restart with the configuration: %w", err)
-	}
-	s.mu.Lock()
-	s.core = next
-	s.mu.Unlock()
-	s.apply(next)
-	return nil
 }
 
 // configPollInterval is how often the window looks at the configuration file for edits made outside it.
@@ -334,7 +253,7 @@ func watchConfig(ctx context.Context, st *settings, w *stayapp.Window, logger *s
 			fyne.Do(w.ConfigSettled)
 			return
 		}
-		fyne.Do(func() { w.ConfigChanged(func() error { return st.Apply(cfg) }) })
+		fyne.Do(func() { w.ConfigChanged(func() error { return st.sess.Apply(cfg) }) })
 	})
 }
 
@@ -342,12 +261,6 @@ func sameConfig(a, b *config.Config) bool {
 	ta, erra := config.Marshal(a, true)
 	tb, errb := config.Marshal(b, true)
 	return erra == nil && errb == nil && bytes.Equal(ta, tb)
-}
-
-func (s *settings) current() *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.core
 }
 
 // extension is the status line's "Display name · 1001".
@@ -359,30 +272,33 @@ func extension(cfg *config.Config) string {
 }
 
 // runWindow shows the desk-phone window until it is quit (or a signal arrives), then shuts down.
-func runWindow(ctx context.Context, c *session, path string, broken error, listener *instance.Listener, logger *slog.Logger) int {
+func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, path string, broken error,
+	listener *instance.Listener, logger *slog.Logger) int {
 	a := fyneapp.NewWithID("net.stayline.phone")
 	a.SetIcon(stayapp.Icon)
-	st := &settings{path: path, logger: logger, core: c}
+	c := sess.Phone()
+	st := &settings{path: path, sess: sess}
 	dir, err := contacts.Open(contacts.Path(path))
 	if err != nil {
 		logger.Warn("contacts", "error", err)
 	}
 	opts := stayapp.Options{Extension: extension(c.Config), Lines: c.Config.Calls.Lines, Voicemail: c.Config.Calls.Voicemail,
-		Settings: st, History: c.hist, Contacts: dir}
+		Settings: st, History: hist, Contacts: dir}
 	if tray := newDesktopTray(a); tray != nil {
 		opts.Tray = tray
 	}
 	w := stayapp.New(a, c.Manager, c.Sound(), opts)
 	w.SetMinimiser(minimiser(w.Win))
 	a.Lifecycle().SetOnStarted(w.RefreshTray)
-	st.apply = func(next *session) {
+	// The settings made a new phone: the window moves to it. Not waited for: Save runs on Fyne's goroutine;
+	// the window's subscription then starts with the stage and actions of the moment.
+	sess.SetFrontEnd(func() { fyne.Do(w.Unbind) }, func(next *core.Phone) {
 		fyne.Do(func() {
 			w.SetExtension(extension(next.Config))
 			w.SetVoicemail(next.Config.Calls.Voicemail)
 			w.SetController(next.Manager, next.Sound())
 		})
-		next.Manager.Start()
-	}
+	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.Start(ctx)
@@ -414,6 +330,6 @@ func runWindow(ctx context.Context, c *session, path string, broken error, liste
 	// The window lets go of the tray and the events before the phone shuts down: the shutdown's stage
 	// and call events must not reach a tray whose D-Bus connection has closed.
 	w.Stop()
-	st.current().close() // the core in use (the first, or the one the settings made)
+	sess.Stop() // the phone in use (the first, or the one the settings made)
 	return 0
 }

@@ -87,6 +87,7 @@ type Window struct {
 	sound   Sound
 	ctx     context.Context
 	unbind  context.CancelFunc // ends the event loop of the current controller
+	gen     int                // counts the controllers followed: events of an earlier one are dropped
 	opts    Options
 	model   *Model
 	note    *notifier
@@ -188,9 +189,8 @@ func (w *Window) SetController(ctl Controller, sound Sound) {
 }
 
 func (w *Window) bind(ctl Controller) {
-	if w.unbind != nil {
-		w.unbind()
-	}
+	w.Unbind()
+	gen := w.gen
 	parent := w.ctx
 	if parent == nil {
 		parent = context.Background()
@@ -208,15 +208,34 @@ func (w *Window) bind(ctl Controller) {
 				if !ok {
 					return
 				}
-				fyne.Do(func() { w.apply(ev) })
+				fyne.Do(func() {
+					if gen == w.gen { // not an event of a manager the window has left
+						w.apply(ev)
+					}
+				})
 			case <-tick.C:
 				st := ctl.Status()
-				fyne.Do(func() { w.tick(st) })
+				fyne.Do(func() {
+					if gen == w.gen {
+						w.tick(st)
+					}
+				})
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
+}
+
+// Unbind stops following the current manager (on Fyne's goroutine): events of it still on their way are
+// not shown. The settings call it before the phone is replaced, so the old phone's shutdown (its last
+// stage events) does not reach the display or the notifications.
+func (w *Window) Unbind() {
+	w.gen++
+	if w.unbind != nil {
+		w.unbind()
+		w.unbind = nil
+	}
 }
 
 // apply shows one event (on Fyne's goroutine).

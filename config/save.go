@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -131,7 +132,8 @@ func Save(path string, cfg *Config) (warning string, err error) {
 	if cfg.Account.Password != "" {
 		if kerr := keyring.Set(keyringService, cfg.AOR(), cfg.Account.Password); kerr != nil {
 			inFile = true
-			warning = fmt.Sprintf("no system keyring is available (%v): the password is stored in %s, readable only by you", kerr, path)
+			slog.Info("no system keyring", "error", kerr) // the details are for the log, not the user
+			warning = fmt.Sprintf("No system keyring is available, so the password is stored in %s, readable only by you.", path)
 		}
 	} else {
 		keyring.Delete(keyringService, cfg.AOR())

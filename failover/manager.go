@@ -46,6 +46,10 @@ type Agent interface {
 	UnsubscribeMWI(ctx context.Context, server int) error
 }
 
+// ShutdownTimeout is how long a front end lets Shutdown take (calls ended, unregistered where the stage
+// allows) before it stops waiting.
+const ShutdownTimeout = 5 * time.Second
+
 // ErrClosed is returned by a Manager that has shut down.
 var ErrClosed = errors.New("the phone is shutting down")
 

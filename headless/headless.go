@@ -13,9 +13,6 @@ import (
 	"stayline/failover"
 )
 
-// ShutdownTimeout bounds how long quit waits for unregistrations.
-const ShutdownTimeout = 5 * time.Second
-
 // Run starts the manager if it is not running, serves commands from in and writes events to out until
 // quit, the end of in, or ctx's end; then it shuts the manager down and returns once the last stage
 // event is written.
@@ -65,7 +62,7 @@ loop:
 			break loop
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), failover.ShutdownTimeout)
 	defer cancel()
 	if e := m.Shutdown(sctx); e != nil {
 		slog.Warn("shutdown", "error", e)
@@ -73,7 +70,7 @@ loop:
 	}
 	select {
 	case <-printed:
-	case <-time.After(ShutdownTimeout):
+	case <-time.After(failover.ShutdownTimeout):
 		sub.Close()
 	}
 	return err
