@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,13 +158,9 @@ func Start(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("create SIP server: %w", err)
 	}
 	a.server = srv
-	srv.OnOptions(a.onOptions)
-	srv.OnInvite(a.onInvite)
-	srv.OnAck(a.onAck)
-	srv.OnBye(a.onBye)
-	srv.OnInfo(a.onInfo)
-	srv.OnNotify(a.onNotify)
-	srv.OnRefer(a.onRefer)
+	for _, h := range a.handlers() {
+		srv.OnRequest(h.method, requireChecked(h.method, h.serve))
+	}
 
 	for i, s := range opts.Servers {
 		link, err := a.newLink(i, s)
@@ -407,7 +405,59 @@ func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// allowedMethods is the Allow header of our requests and answers: exactly the methods of handlers
+// (TestAllowListsTheHandledMethods).
 const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, INFO, UPDATE"
+
+// handler is a method the phone answers, and how.
+type handler struct {
+	method sip.RequestMethod
+	serve  sipgo.RequestHandler
+}
+
+// handlers are the requests the phone serves; any other method is answered 405 by sipgo.
+func (a *Agent) handlers() []handler {
+	return []handler{
+		{sip.INVITE, a.onInvite}, {sip.ACK, a.onAck}, {sip.CANCEL, a.onCancel}, {sip.BYE, a.onBye},
+		{sip.OPTIONS, a.onOptions}, {sip.NOTIFY, a.onNotify}, {sip.REFER, a.onRefer}, {sip.INFO, a.onInfo},
+		{sip.UPDATE, a.onUpdate},
+	}
+}
+
+// supportedExtensions are the SIP option tags (RFC 3261 §19.2) the phone implements, which a Supported
+// header would list: none yet, so it sends no Supported header (UPDATE is a method: it is in Allow).
+var supportedExtensions = []string{}
+
+// requireChecked serves a request unless its Require names an option tag the phone does not implement:
+// that is answered 420 Bad Extension with the tags in Unsupported (RFC 3261 §8.2.2.3). ACK and CANCEL
+// are never refused for it.
+func requireChecked(method sip.RequestMethod, serve sipgo.RequestHandler) sipgo.RequestHandler {
+	if method == sip.ACK || method == sip.CANCEL {
+		return serve
+	}
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if missing := unsupported(req); len(missing) > 0 {
+			res := sip.NewResponseFromRequest(req, sip.StatusBadExtension, "Bad Extension", nil)
+			res.AppendHeader(sip.NewHeader("Unsupported", strings.Join(missing, ", ")))
+			tx.Respond(res)
+			return
+		}
+		serve(req, tx)
+	}
+}
+
+// unsupported lists the option tags req's Require headers name that the phone does not implement.
+func unsupported(req *sip.Request) []string {
+	var missing []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			if tag = strings.TrimSpace(tag); tag != "" && !slices.Contains(supportedExtensions, strings.ToLower(tag)) {
+				missing = append(missing, tag)
+			}
+		}
+	}
+	return missing
+}
 
 // SetMuted mutes (or unmutes) the microphone on every call.
 func (a *Agent) SetMuted(m bool) {

@@ -38,6 +38,9 @@ var (
 	errSRTPRequired = errors.New("SRTP is required and the far end does not offer it")
 	// errNoTelephoneEvent says the far end takes no RFC 4733 events: digits go by SIP INFO instead.
 	errNoTelephoneEvent = errors.New("the far end does not take RFC 4733 tones")
+	// errNoAck and errAckWithoutSDP: our offer went in a 200, and its answer did not come in the ACK.
+	errNoAck         = errors.New("no ACK came")
+	errAckWithoutSDP = errors.New("the ACK has no SDP")
 )
 
 // StatusError is a final response that is not a success.

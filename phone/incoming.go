@@ -37,12 +37,8 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if a.stranger(req, tx) {
 		return
 	}
-	respond := func(code int, reason string, hdrs ...sip.Header) {
-		res := sip.NewResponseFromRequest(req, code, reason, nil)
-		for _, h := range hdrs {
-			res.AppendHeader(h)
-		}
-		tx.Respond(res)
+	respond := func(code int, reason string) {
+		tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
 	}
 	server := a.serverOf(req.Source())
 	// Admission and the call's tracking are one step: INVITEs arrive in parallel, and each must count the
@@ -64,14 +60,18 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	sess := a.newSDPSession()
-	offer, err := parseSDP(req.Body())
-	var plan mediaPlan
-	if err == nil {
-		plan, err = sess.take(offer, true)
-	}
-	if err != nil {
-		respond(488, "Not Acceptable Here", sip.NewHeader("Warning", `399 stayline "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`))
-		return
+	var plan *mediaPlan // nil: no SDP (a delayed offer, RFC 3261 §13.2.1): our offer goes in the 200
+	if len(req.Body()) > 0 {
+		offer, err := parseSDP(req.Body())
+		var p mediaPlan
+		if err == nil {
+			p, err = sess.take(offer, true)
+		}
+		if err != nil {
+			tx.Respond(notAcceptable(req, err))
+			return
+		}
+		plan = &p
 	}
 	l := a.linkFor(server, req.Transport())
 	m, err := openMedia(l.local, a.log)
@@ -146,20 +146,34 @@ func (a *Agent) Answer(id string) error {
 	return nil
 }
 
-// answerIncoming answers the INVITE with our answer to its offer (plan: what the offer gave the media).
-func (c *call) answerIncoming(plan mediaPlan) {
+// answerIncoming answers the INVITE: with our answer to its offer (plan: what the offer gave the media), or,
+// to an INVITE without SDP (plan nil), with our offer, whose answer the ACK brings. An ACK without a usable
+// answer ends the call (BYE).
+func (c *call) answerIncoming(plan *mediaPlan) {
+	var acks <-chan *sip.Request
 	c.mu.Lock()
-	body, err := c.sdp.answer(c.link.local, c.media.Port())
+	var body []byte
+	var err error
+	if plan == nil {
+		body, err = c.sdp.solicitedOffer(c.link.local, c.media.Port())
+		if err == nil {
+			acks = c.awaitAnswerInAck(c.ss.InviteRequest.CSeq().SeqNo)
+		}
+	} else {
+		body, err = c.sdp.answer(c.link.local, c.media.Port())
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.ss.Respond(sip.StatusInternalServerError, "SDP", nil)
 		c.end(failedCause("could not describe media", err))
 		return
 	}
-	if err := plan.apply(c.media); err != nil {
-		c.ss.Respond(sip.StatusInternalServerError, "SRTP", nil)
-		c.end(failedCause("could not set up SRTP", err))
-		return
+	if plan != nil {
+		if err := plan.apply(c.media); err != nil {
+			c.ss.Respond(sip.StatusInternalServerError, "SRTP", nil)
+			c.end(failedCause("could not set up SRTP", err))
+			return
+		}
 	}
 	c.media.start()
 	res := sip.NewSDPResponseFromRequest(c.ss.InviteRequest, body)
@@ -174,10 +188,22 @@ func (c *call) answerIncoming(plan mediaPlan) {
 	c.mu.Lock()
 	c.dlg = dlg
 	c.mu.Unlock()
-	// WriteResponse retransmits the 200 until the ACK arrives.
+	// WriteResponse retransmits the 200 until the ACK arrives (onAck has handed it to acks by then).
 	if err := c.ss.WriteResponse(res); err != nil {
 		c.end(failedCause("answer not acknowledged", err))
 		return
+	}
+	if acks != nil {
+		var ack *sip.Request
+		select {
+		case ack = <-acks:
+		default:
+		}
+		if err := c.answerFromAck(ack); err != nil {
+			c.a.log.Info("delayed offer: no usable answer; hanging up", "call", c.id, "error", err)
+			c.hangup(causeAnswerUnusable)
+			return
+		}
 	}
 	c.setState(CallActive)
 }

@@ -1,8 +1,11 @@
 package phone
 
 import (
+	"fmt"
 	"net"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"stayline/audio"
 )
@@ -23,6 +26,19 @@ type sdpSession struct {
 	offered   []cryptoAttr // the SDES lines of our last offer
 	keys      *srtpKeys    // the negotiated SRTP keys; nil: plain RTP
 	savp      bool         // our media line says RTP/SAVP
+
+	// pending: our offer is out and its answer not yet taken. One exchange at a time (RFC 3264 §4): a far
+	// end's offer meanwhile is refused with 491 (RFC 3261 §14.2, RFC 3311 §5.2).
+	pending bool
+	// inAck, while set, is where the ACK of the 2xx that carried our offer goes (solicitedOffer): its
+	// answer is in that ACK.
+	inAck *ackWait
+}
+
+// ackWait is the ACK awaited for our 2xx to the INVITE of CSeq seq.
+type ackWait struct {
+	seq uint32
+	ch  chan *sip.Request // buffered: the first matching ACK
 }
 
 // newSDPSession starts a call's SDP session: nothing negotiated yet (mode "": SRTPOffer).
@@ -95,7 +111,7 @@ func (s *sdpSession) answer(ip string, port int) ([]byte, error) {
 }
 
 // reoffer is the re-INVITE's offer that puts the call on hold (our media inactive, the far end's offered
-// sendonly) or takes it off; undo it with s.held = !hold if the far end does not take it.
+// sendonly) or takes it off; undo it with withdraw(!hold) if the far end does not take it.
 func (s *sdpSession) reoffer(ip string, port int, hold bool) ([]byte, error) {
 	s.held = hold
 	s.version++
@@ -103,7 +119,54 @@ func (s *sdpSession) reoffer(ip string, port int, hold bool) ([]byte, error) {
 	if hold {
 		dir = SendOnly
 	}
-	return s.describe(ip, port, dir)
+	body, err := s.describe(ip, port, dir)
+	s.pending = err == nil
+	return body, err
+}
+
+// withdraw settles our offer that got no usable answer: the far end's offers are welcome again, and held is
+// what the phone's hold now is (unchanged when the offer was no hold's).
+func (s *sdpSession) withdraw(held bool) {
+	s.pending, s.held = false, held
+}
+
+// solicitedOffer is our offer when the far end asks for one by an INVITE without SDP (a delayed offer: RFC
+// 3261 §13.2.1, RFC 3264 §4). Before anything was negotiated it is the call's first offer, as for a call we
+// place; later (a re-INVITE without SDP) the session as it stands: the negotiated codec and key first, then
+// our other codecs, so that a party the far end now joins us with can choose. The answer comes in the ACK.
+func (s *sdpSession) solicitedOffer(ip string, port int) ([]byte, error) {
+	if s.codec == nil {
+		if err := s.prepareOffer(); err != nil {
+			return nil, fmt.Errorf("offer: %w", err)
+		}
+		body, err := s.offer(ip, port)
+		s.pending = err == nil
+		return body, err
+	}
+	s.version++
+	dtmf := s.dtmfPT
+	if dtmf < 0 && s.pt != dtmfPayloadType {
+		dtmf = dtmfPayloadType
+	}
+	codecs, pts := []audio.Codec{s.codec}, []uint8{s.pt}
+	ours, ourPTs := s.ourCodecs()
+	for i, c := range ours {
+		if c.Name() != s.codec.Name() && ourPTs[i] != s.pt && int(ourPTs[i]) != dtmf {
+			codecs, pts = append(codecs, c), append(pts, ourPTs[i])
+		}
+	}
+	s.offered = nil
+	if s.keys != nil {
+		s.offered = []cryptoAttr{s.keys.Local}
+	}
+	dir := SendRecv
+	if s.held {
+		dir = SendOnly
+	}
+	body, err := marshalSDP(localMedia{IP: ip, Port: port, Codecs: codecs, PTs: pts, DTMF: dtmf, Direction: dir,
+		SessionID: s.id, Version: s.version, Secure: s.savp, Crypto: s.offered})
+	s.pending = err == nil
+	return body, err
 }
 
 // take takes the far end's description, an offer (isOffer) or the answer to ours: the codec, the SRTP
@@ -129,6 +192,9 @@ func (s *sdpSession) take(r remoteMedia, isOffer bool) (mediaPlan, error) {
 		s.savp = r.Secure
 	}
 	s.codec, s.pt, s.dtmfPT, s.remoteDir = codec, pt, r.DTMF, r.Direction
+	if !isOffer {
+		s.pending = false // the answer to our offer
+	}
 	return s.plan(&net.UDPAddr{IP: net.ParseIP(r.IP), Port: r.Port}), nil
 }
 
@@ -176,4 +242,63 @@ func (c *call) negotiate(r remoteMedia, isOffer bool) error {
 		return err
 	}
 	return p.apply(c.media)
+}
+
+// answerOffer takes an offer the far end makes within the call (a re-INVITE's or an UPDATE's), sets the
+// media to it and writes our answer. glare: our own offer awaits its answer, and nothing was taken (491).
+// An error refuses the offer (488); an offer that cannot be taken changes nothing (see take).
+func (c *call) answerOffer(r remoteMedia) (answer []byte, glare bool, err error) {
+	c.mu.Lock()
+	if c.sdp.pending {
+		c.mu.Unlock()
+		return nil, true, nil
+	}
+	p, err := c.sdp.take(r, true)
+	if err == nil {
+		c.sdp.version++
+		answer, err = c.sdp.answer(c.link.local, c.media.Port())
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := p.apply(c.media); err != nil {
+		return nil, false, fmt.Errorf("media: %w", err)
+	}
+	return answer, false, nil
+}
+
+// awaitAnswerInAck readies the call for the ACK of our 2xx (with our offer) to the INVITE of CSeq seq.
+// c.mu is held.
+func (c *call) awaitAnswerInAck(seq uint32) <-chan *sip.Request {
+	w := &ackWait{seq: seq, ch: make(chan *sip.Request, 1)}
+	c.sdp.inAck = w
+	return w.ch
+}
+
+// answerFromAck takes the answer to our solicited offer from its ACK (nil: no ACK came) and sets the media
+// to it. Either way the exchange is over; an error says why no answer was taken (the media is unchanged).
+func (c *call) answerFromAck(ack *sip.Request) error {
+	c.mu.Lock()
+	c.sdp.inAck = nil
+	c.mu.Unlock()
+	var err error
+	switch {
+	case ack == nil:
+		err = errNoAck
+	case len(ack.Body()) == 0:
+		err = errAckWithoutSDP
+	default:
+		var r remoteMedia
+		if r, err = parseSDP(ack.Body()); err == nil {
+			err = c.negotiate(r, false)
+		}
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.sdp.withdraw(c.sdp.held)
+		c.mu.Unlock()
+		return fmt.Errorf("answer in the ACK: %w", err)
+	}
+	return nil
 }
