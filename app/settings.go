@@ -36,6 +36,7 @@ type Settings struct {
 	sel     int
 
 	User, DisplayName, Domain *widget.Entry
+	Voicemail                 *widget.Entry // what the Messages key dials
 	Password                  *widget.Entry
 	ServerList                *widget.List
 	AddServer, RemoveServer   *widget.Button
@@ -94,8 +95,11 @@ func (s *Settings) accountTab(cfg *config.Config) fyne.CanvasObject {
 	s.User, s.DisplayName, s.Domain = textEntry(cfg.Account.User), textEntry(cfg.Account.DisplayName), textEntry(cfg.Account.Domain)
 	s.Password = widget.NewPasswordEntry()
 	s.Password.SetText(cfg.Account.Password)
+	s.Voicemail = textEntry(cfg.Calls.Voicemail)
+	s.Voicemail.SetPlaceHolder("what the Messages key dials")
 	return widget.NewForm(widget.NewFormItem("Extension", s.User), widget.NewFormItem("Display name", s.DisplayName),
-		widget.NewFormItem("Password", s.Password), widget.NewFormItem("Domain", s.Domain))
+		widget.NewFormItem("Password", s.Password), widget.NewFormItem("Domain", s.Domain),
+		widget.NewFormItem("Voicemail", s.Voicemail))
 }
 
 // serverListRows is how many servers the list shows without scrolling (a half row hints at more).
@@ -333,6 +337,7 @@ func (s *Settings) collect() (*config.Config, error) {
 		cfg.Account.Domain = s.servers[0].Host()
 	}
 	cfg.Servers = append([]config.Server(nil), s.servers...)
+	cfg.Calls.Voicemail = strings.TrimSpace(s.Voicemail.Text)
 	f := &cfg.Failover
 	f.Registration = config.RegistrationPolicy(s.Registration.Selected)
 	f.Failback = config.FailbackPolicy(s.Failback.Selected)

@@ -67,10 +67,14 @@ func TestSettingsShowAndSaveTheConfiguration(t *testing.T) {
 	s.SRTP.SetSelected("require")
 	s.DNS.SetText("192.0.2.53:53")
 	s.Spread.SetText("0")
+	s.Voicemail.SetText(" *97 ")
 	if _, err := s.Apply(); err != nil {
 		t.Fatal(err)
 	}
 	got := st.saved
+	if got.Calls.Voicemail != "*97" {
+		t.Fatalf("voicemail %q saved", got.Calls.Voicemail)
+	}
 	if got.Audio.SRTP != "require" || got.SIP.DNS != "192.0.2.53:53" || got.Failover.FailbackSpread != 0 {
 		t.Fatalf("srtp %q, dns %q, spread %d saved", got.Audio.SRTP, got.SIP.DNS, got.Failover.FailbackSpread)
 	}
