@@ -559,7 +559,7 @@ func (w *Window) enter() {
 // callMessages is the Messages key: it calls the voicemail.
 func (w *Window) callMessages() {
 	if w.opts.Voicemail == "" {
-		w.model.Message = "No voicemail number is set (calls.voicemail in the configuration)."
+		w.model.Message = "No voicemail number is set: Settings > Account > Voicemail."
 		w.render()
 		return
 	}
