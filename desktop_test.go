@@ -258,3 +258,51 @@ func waitExit(r *running, within time.Duration) error {
 		return fmt.Errorf("still running after %s", within)
 	}
 }
+
+// Quitting from the tray in normal service asks nothing and exits 0; with no service it asks first
+// (retries stop), and exits 0 once answered.
+func TestQuitFromTheTrayInNormalServiceAndWithNoService(t *testing.T) {
+	d := startDesktop(t)
+	pair := labtest.Pair(t, lab.ServerOptions{})
+	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	win := d.window(t, cfgPath)
+	item, err := d.tray.WaitItem(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+	if err := item.ClickMenu("Quit"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(win, 10*time.Second); err != nil {
+		t.Fatalf("quit in normal service: %v", err)
+	}
+	if err := item.WaitGone(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := pair.Home.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pair.Alternate.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	win = d.window(t, cfgPath)
+	if item, err = d.tray.WaitItem(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	tooltipSays(t, item, "Stayline: no service", 15*time.Second)
+	if err := item.ClickMenu("Quit"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(win, 500*time.Millisecond); err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Fatalf("quit with no service without asking (%v)", err)
+	}
+	d.confirm(t, "Quit")
+	if err := waitExit(win, 10*time.Second); err != nil {
+		t.Fatalf("quit with no service: %v", err)
+	}
+}
