@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -104,9 +105,23 @@ func (m *Manager) dropHeldCalls() {
 	}
 }
 
+// RedialWithin bounds how long a call whose INVITE the server in use did not answer at all waits, from
+// that moment, for another server to come into service, to be tried there once as the same call. The
+// unanswered INVITE marks the server down at once (inviteUnanswered), so what is waited for is the
+// failover it starts: a REGISTER on the next server, one round trip to a live one (the manager gives it
+// at most 2.5 x keepalive_timeout, 1.25 s in the lab), or an immediate switch under the simultaneous
+// policy; when the loss was not itself a detection signal (a server that could not be reached), the
+// keep-alives find it within keepalive_interval + keepalive_timeout, 1.5 s in the lab. 5 s covers both
+// with room. It is not longer because the caller has by then already waited respTimeout in silence: a
+// call that connects much later finds nobody on the line, and an honest "the server did not answer" is
+// better than that.
+const RedialWithin = 5 * time.Second
+
 // Dial places a call. Through the server in use; an emergency number is tried on every server in turn
-// until one answers, in any stage, as one call (one id, one outcome). Progress arrives as call events; a
-// call no server took also ends with an error event in the user's words.
+// until one answers, in any stage, as one call (one id, one outcome). A call the server in use did not
+// answer at all (the server died a moment ago) is tried once more, as the same call, through the next
+// server that comes into service within RedialWithin (redial). Progress arrives as call events; a call no
+// server took also ends with an error event in the user's words.
 func (m *Manager) Dial(target string) error {
 	if err := checkTarget(target); err != nil {
 		return err
@@ -137,14 +152,22 @@ func (m *Manager) Dial(target string) error {
 		return err
 	}
 	respTimeout := 2 * m.cfg.Failover.KeepaliveTimeout.D()
+	signalled := map[int]bool{} // servers already marked by their unanswered INVITE; loop-owned
 	m.background(func() func() {
-		_, err := m.agent.DialServers(m.ctx, servers, target, respTimeout)
+		var err error
+		if !emergency {
+			_, err = m.agent.DialVia(m.ctx, m.redial(target, servers[0], signalled), target, respTimeout)
+		} else {
+			_, err = m.agent.DialServers(m.ctx, servers, target, respTimeout)
+		}
 		return func() {
 			if err != nil {
 				var de *phone.DialError
 				if errors.As(err, &de) {
 					for _, s := range de.Unanswered() {
-						m.inviteUnanswered(s)
+						if !signalled[s] {
+							m.inviteUnanswered(s)
+						}
 					}
 				}
 				m.log.Warn("call failed", "target", target, "servers", names, "error", err)
@@ -156,6 +179,76 @@ func (m *Manager) Dial(target string) error {
 		}
 	})
 	return nil
+}
+
+// redial is the phone.NextServer of an ordinary call: first, the server in use when it was dialled; then,
+// once, if that server did not answer the INVITE at all, the next server in service, waited for up to
+// RedialWithin. A server that answered, even to refuse (503), is not tried again elsewhere. Each
+// unanswered INVITE is a detection signal at once, so the failover starts while the call waits; those
+// servers go into signalled.
+func (m *Manager) redial(target string, first int, signalled map[int]bool) phone.NextServer {
+	return func(ctx context.Context, tried []phone.DialAttempt) (int, bool) {
+		if len(tried) == 0 {
+			return first, true
+		}
+		last := tried[len(tried)-1]
+		m.call(func() {
+			if errors.Is(last.Err, phone.ErrNoResponse) && !signalled[last.Server] {
+				signalled[last.Server] = true
+				m.inviteUnanswered(last.Server)
+				m.reconcile()
+			}
+		})
+		if len(tried) > 1 || !last.NoAnswer() {
+			return -1, false
+		}
+		m.log.Info("call not answered; waiting for another server", "target", target, "server", last.Name,
+			"within", RedialWithin)
+		return m.awaitServer(ctx, tried)
+	}
+}
+
+// awaitServer waits until a server not tried yet is in service and the stage lets a call out through it
+// (the gate's rule for dial, the call's own line aside: it already holds it), at most RedialWithin on the
+// manager's clock, asking again at every change the manager publishes.
+func (m *Manager) awaitServer(ctx context.Context, tried []phone.DialAttempt) (int, bool) {
+	limit := make(chan struct{})
+	timer := m.clock.AfterFunc(RedialWithin, func() { close(limit) })
+	defer timer.Stop()
+	sub := m.Subscribe() // after the timer: a test that sees the subscription knows the timer is set
+	defer sub.Close()
+	for {
+		server := -1
+		if m.call(func() {
+			sit := m.situation()
+			sit.lines++ // this call already holds its line
+			if m.active < 0 || sit.check(ActDial, false) != nil {
+				return
+			}
+			for _, t := range tried {
+				if t.Server == m.active {
+					return
+				}
+			}
+			server = m.active
+		}) != nil {
+			return -1, false
+		}
+		if server >= 0 {
+			return server, true
+		}
+		select {
+		case <-ctx.Done():
+			return -1, false
+		case <-limit:
+			m.log.Info("no other server came into service in time", "within", RedialWithin)
+			return -1, false
+		case _, ok := <-sub.C: // something changed: look again
+			if !ok {
+				return -1, false
+			}
+		}
+	}
 }
 
 // dialFailure is a call that could not be placed, in the user's words: "Call to 911 failed: no server

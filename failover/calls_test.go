@@ -31,7 +31,7 @@ func TestDialGoesThroughTheServerInUse(t *testing.T) {
 		calls[1].Remote != "1002@example.com" {
 		t.Fatalf("call events %v", got)
 	}
-	if !slices.Contains(h.agent.log, "dialservers 1") {
+	if !slices.Contains(h.agent.log, "dialvia 1") {
 		t.Fatalf("dial log %v, want the call placed through branch alone", h.agent.log)
 	}
 	if got := h.m.Actions(); !slices.Equal(got, []Action{ActDial, ActHangup, ActHold, ActDTMF}) {
@@ -67,13 +67,150 @@ func TestUnansweredInviteIsADetectionSignal(t *testing.T) {
 	if err := h.m.Dial("1002"); err != nil {
 		t.Fatal(err)
 	}
-	h.settle()
+	h.waitCall("1", "active")
 	if h.clk.Now() != t0 {
 		t.Fatal("the clock moved")
 	}
 	h.wantStage(StageAlternate, "branch")
-	if ev := of[*ErrorEvent](h); len(ev) != 1 || ev[0].Reason != "Call to 1002 failed: the server did not answer (home)" {
-		t.Fatalf("error events %+v, want the failed call reported in plain words", ev)
+	if ev := of[*ErrorEvent](h); len(ev) != 0 {
+		t.Fatalf("error events %+v for a call that went through", ev)
+	}
+}
+
+// Item 7 of "Real PBXs and carriers": a call dialled in the second after home died silently is not lost.
+// Its INVITE gets no answer; that marks home down, the phone fails over, and the same call goes through
+// the alternate: one id, dialing then active, one INVITE to each server.
+func TestCallHomeDidNotAnswerGoesThroughTheAlternateAsOneCall(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.wantStage(StageNormal, "home")
+	h.agent.set(0, silent)
+	if err := h.m.Dial("1002"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCall("1", "active")
+	h.wantStage(StageAlternate, "branch")
+	if h.agent.count("dial", 0) != 1 || h.agent.count("dial", 1) != 1 || h.agent.count("dial", 2) != 0 {
+		t.Fatalf("dial log %v, want one INVITE to home, then one to branch", h.agent.log)
+	}
+	if !slices.Contains(h.agent.log, "dialvia 0") {
+		t.Fatalf("dial log %v, want the call placed through servers chosen as it goes", h.agent.log)
+	}
+	if got := callStates(of[*CallEvent](h)); !slices.Equal(got, []string{"1 dialing home", "1 active branch"}) {
+		t.Fatalf("call events %v, want one call: dialing through home, active through branch", got)
+	}
+	if errs := of[*ErrorEvent](h); len(errs) != 0 {
+		t.Fatalf("error events %+v for a call that went through", errs)
+	}
+	var down bool
+	for _, u := range of[*UnregisteredEvent](h) {
+		down = down || (u.Server == "home" && u.Reason == "INVITE not answered")
+	}
+	if !down {
+		t.Fatal("the unanswered INVITE did not mark home down")
+	}
+}
+
+// The call waits while the failover takes time (branch's REGISTER hangs, backup takes it), and gives up,
+// in the plain words of today, when no server comes into service within RedialWithin.
+func TestCallHomeDidNotAnswerWaitsForServiceThenGivesUp(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.agent.set(0, silent)
+	h.agent.set(1, silent) // branch's REGISTER hangs (1.25 s), then backup takes the phone
+	if err := h.m.Dial("1002"); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	if got := callStates(of[*CallEvent](h)); !slices.Equal(got, []string{"1 dialing home"}) {
+		t.Fatalf("call events %v in transition, want the call still dialing", got)
+	}
+	h.advanceUntil(RedialWithin, "backup", func() bool { return h.stage() == StageAlternate })
+	h.waitCall("1", "active")
+	if got := callStates(of[*CallEvent](h)); !slices.Equal(got, []string{"1 dialing home", "1 active backup"}) {
+		t.Fatalf("call events %v, want one call: dialing through home, active through backup", got)
+	}
+	if h.agent.count("dial", 0) != 1 || h.agent.count("dial", 1) != 0 || h.agent.count("dial", 2) != 1 {
+		t.Fatalf("dial log %v, want one INVITE to home, then one to backup", h.agent.log)
+	}
+
+	// No server comes into service: one ended call, in plain words, when RedialWithin is up.
+	g := newHarness(t, testConfig(), nil)
+	g.agent.set(0, silent)
+	g.agent.set(1, refused)
+	g.agent.set(2, refused)
+	if err := g.m.Dial("1002"); err != nil {
+		t.Fatal(err)
+	}
+	g.waitRedialWaiting()
+	g.advance(RedialWithin - 100*time.Millisecond)
+	if got := callStates(of[*CallEvent](g)); !slices.Equal(got, []string{"1 dialing home"}) {
+		t.Fatalf("call events %v before RedialWithin, want the call still dialing", got)
+	}
+	g.advance(200 * time.Millisecond)
+	ended := g.waitCall("1", "ended")
+	const plain = "the server did not answer (home)"
+	if got := callStates(of[*CallEvent](g)); !slices.Equal(got, []string{"1 dialing home", "1 ended home"}) || ended.Reason != plain {
+		t.Fatalf("call events %v (ended with %q), want one call: dialing, then ended %q", got, ended.Reason, plain)
+	}
+	errs := of[*ErrorEvent](g)
+	if len(errs) != 1 || errs[0].Reason != "Call to 1002 failed: "+plain {
+		t.Fatalf("error events %+v, want one: %q", errs, "Call to 1002 failed: "+plain)
+	}
+	if g.agent.count("dial", 0) != 1 || g.agent.count("dial", 1)+g.agent.count("dial", 2) != 0 {
+		t.Fatalf("dial log %v, want one INVITE, to home", g.agent.log)
+	}
+}
+
+// A server that answered, if only to refuse (503), is not tried again elsewhere: that is the call's outcome.
+func TestCallTheServerRefusedIsNotTriedElsewhere(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.agent.set(0, unavailable)
+	if err := h.m.Dial("1002"); err != nil {
+		t.Fatal(err)
+	}
+	ended := h.waitCall("1", "ended")
+	if ended.Reason != "service unavailable (503 Service Unavailable)" {
+		t.Fatalf("ended with %q", ended.Reason)
+	}
+	if h.agent.count("dial", 0) != 1 || h.agent.count("dial", 1) != 0 {
+		t.Fatalf("dial log %v, want one INVITE, to home", h.agent.log)
+	}
+}
+
+// waitRedialWaiting waits (in real time) until a call waits for the next server: its subscription is
+// there, and so its RedialWithin timer is set on the fake clock.
+func (h *harness) waitRedialWaiting() {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.m.bus.mu.Lock()
+		n := len(h.m.bus.subs)
+		h.m.bus.mu.Unlock()
+		if n >= 2 { // the harness's and the call's
+			h.settle()
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no call waits for the next server; log %v", h.agent.log)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitCall waits (in real time: the call's goroutine may be between two looks at the manager) for call
+// id's event in state st, and returns it.
+func (h *harness) waitCall(id, st string) *CallEvent {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, c := range of[*CallEvent](h) {
+			if c.ID == id && string(c.State) == st {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no %s event for call %s; call events %v; log %v", st, id, callStates(of[*CallEvent](h)), h.agent.log)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -106,6 +243,46 @@ func (f *fakeAgent) DialServers(ctx context.Context, servers []int, target strin
 		failed.Attempts = append(failed.Attempts, phone.DialAttempt{Server: s, Name: fakeServerNames[s], Err: err})
 	}
 	f.callEvent(id, phone.CallEnded, servers[len(servers)-1], failed.Reason())
+	return id, failed
+}
+
+// DialVia is the fake agent's one call through servers chosen as it goes, as phone.Agent's: the first
+// from next, then, after each server that did not take the call, the one next names (next may wait: the
+// fake counts it as blocked, as the harness expects of anything waiting on the manager).
+func (f *fakeAgent) DialVia(ctx context.Context, next phone.NextServer, target string, respTimeout time.Duration) (string, error) {
+	server, ok := next(ctx, nil)
+	if !ok {
+		return "", errors.New("dial: no server to call through")
+	}
+	f.mu.Lock()
+	f.nextCall++
+	id := fmt.Sprint(f.nextCall)
+	f.log = append(f.log, fmt.Sprintf("dialvia %d", server))
+	f.at = append(f.at, f.clk.Now())
+	f.mu.Unlock()
+	f.callEvent(id, phone.CallDialing, server, "")
+	failed := &phone.DialError{Target: target}
+	for {
+		var err error
+		switch f.record("dial", server) {
+		case silent, refused:
+			err = fmt.Errorf("%w within %s (fake)", phone.ErrNoResponse, respTimeout)
+		case unavailable:
+			err = &phone.StatusError{Method: "INVITE", Code: 503, Reason: "Service Unavailable"}
+		default:
+			f.callEvent(id, phone.CallActive, server, "")
+			return id, nil
+		}
+		failed.Attempts = append(failed.Attempts, phone.DialAttempt{Server: server, Name: fakeServerNames[server], Err: err})
+		f.blocked.Add(1)
+		server, ok = next(ctx, slices.Clone(failed.Attempts))
+		f.blocked.Add(-1)
+		if !ok {
+			break
+		}
+	}
+	last := failed.Attempts[len(failed.Attempts)-1].Server
+	f.callEvent(id, phone.CallEnded, last, failed.Reason())
 	return id, failed
 }
 

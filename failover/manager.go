@@ -34,6 +34,9 @@ type Agent interface {
 
 	// DialServers places one call through servers in turn until one takes it (one id, one outcome).
 	DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error)
+	// DialVia places one call through servers next chooses as it goes (a call the server in use did not
+	// answer is tried through the next one in service, as the same call).
+	DialVia(ctx context.Context, next phone.NextServer, target string, respTimeout time.Duration) (string, error)
 	Answer(id string) error
 	Hangup(id, reason string) error
 	Hold(id string) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ func (a *Agent) targetURI(target string) (sip.Uri, error) {
 // has answered the INVITE at all (a provisional or final response), within respTimeout; the call's
 // progress then arrives as events. A *DialError says the server did not take the call, which has ended.
 func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout time.Duration) (string, error) {
-	return a.placeCall(ctx, []int{server}, target, respTimeout)
+	return a.DialServers(ctx, []int{server}, target, respTimeout)
 }
 
 // DialServers places one call to target, trying servers in their order until one takes it: an emergency
@@ -50,26 +51,8 @@ func (a *Agent) Dial(ctx context.Context, server int, target string, respTimeout
 //
 // It returns the call's id once a server has answered (nil error: what follows, busy or not found
 // included, arrives as events), or a *DialError once every server failed; the call has ended by then.
+// It is DialVia over a fixed list.
 func (a *Agent) DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error) {
-	return a.placeCall(ctx, servers, target, respTimeout)
-}
-
-// invite is Dial with extra headers (a transfer's Replaces).
-func (a *Agent) invite(ctx context.Context, server int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
-	return a.placeCall(ctx, []int{server}, target, respTimeout, extra...)
-}
-
-// outgoing is what a call's attempts share.
-type outgoing struct {
-	target      string
-	uri         sip.Uri
-	servers     []int
-	respTimeout time.Duration
-	extra       []sip.Header
-}
-
-// placeCall is Dial, DialServers and invite: the call, then its attempts in runOutgoing.
-func (a *Agent) placeCall(ctx context.Context, servers []int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
 	if len(servers) == 0 {
 		return "", errors.New("dial: no server to call through")
 	}
@@ -78,7 +61,70 @@ func (a *Agent) placeCall(ctx context.Context, servers []int, target string, res
 			return "", err
 		}
 	}
+	return a.placeCall(ctx, InTurn(servers), target, respTimeout)
+}
+
+// NextServer chooses the server a call's next attempt goes through, given the attempts that failed so far
+// (none for the first): ok false gives the call up. It may wait (for a server to come into service), until
+// ctx ends: ctx is the call's own once the call exists, so a hang-up ends the wait at once.
+type NextServer func(ctx context.Context, tried []DialAttempt) (server int, ok bool)
+
+// InTurn is the NextServer of a fixed list: each server once, in order, whatever became of the last.
+func InTurn(servers []int) NextServer {
+	return func(_ context.Context, tried []DialAttempt) (int, bool) {
+		if len(tried) >= len(servers) {
+			return -1, false
+		}
+		return servers[len(tried)], true
+	}
+}
+
+// DialVia places one call to target through servers chosen as it goes: next names the first, and, after
+// each attempt that did not take the call, the next one (it may wait for one to come into service), or
+// gives the call up. Everything else is DialServers': one id through every attempt, one dialing event,
+// then the progress through the server that took it or one ended event; respTimeout for each server to
+// answer the INVITE at all. It returns once a server has answered, or with the *DialError of every
+// attempt once next gave up (the call has ended).
+func (a *Agent) DialVia(ctx context.Context, next NextServer, target string, respTimeout time.Duration) (string, error) {
+	return a.placeCall(ctx, next, target, respTimeout)
+}
+
+// NoAnswer reports whether the server never answered the INVITE: no response in time, or it could not be
+// reached at all. Such a call may be tried again through another server; one a server answered (a
+// refusal such as 503 included) may not.
+func (t DialAttempt) NoAnswer() bool {
+	return errors.Is(t.Err, ErrNoResponse) || errors.Is(t.Err, errUnreachable)
+}
+
+// invite is Dial with extra headers (a transfer's Replaces).
+func (a *Agent) invite(ctx context.Context, server int, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
+	if _, err := a.link(server); err != nil {
+		return "", err
+	}
+	return a.placeCall(ctx, InTurn([]int{server}), target, respTimeout, extra...)
+}
+
+// outgoing is what a call's attempts share.
+type outgoing struct {
+	target      string
+	uri         sip.Uri
+	first       int        // the server of the first attempt
+	next        NextServer // the servers of the others
+	respTimeout time.Duration
+	extra       []sip.Header
+}
+
+// placeCall is Dial, DialServers, DialVia and invite: the call, then its attempts in runOutgoing.
+func (a *Agent) placeCall(ctx context.Context, next NextServer, target string, respTimeout time.Duration, extra ...sip.Header) (string, error) {
 	uri, err := a.targetURI(target)
+	if err != nil {
+		return "", err
+	}
+	server, ok := next(ctx, nil)
+	if !ok {
+		return "", errors.New("dial: no server to call through")
+	}
+	l, err := a.link(server)
 	if err != nil {
 		return "", err
 	}
@@ -87,14 +133,14 @@ func (a *Agent) placeCall(ctx context.Context, servers []int, target string, res
 		return "", err
 	}
 	// The call exists from here to its end, whichever servers it goes through; cancelling callCtx (a
-	// hang-up) ends the attempt in progress and stops the next.
+	// hang-up) ends the attempt in progress, or the wait for the next server, and stops the next.
 	callCtx, cancel := context.WithCancelCause(a.ctx)
-	c := &call{a: a, outgoing: true, link: a.servers[servers[0]], server: servers[0], remote: uri.User + "@" + uri.Host,
+	c := &call{a: a, outgoing: true, link: l, server: server, remote: uri.User + "@" + uri.Host,
 		state: CallDialing, sdp: sess, done: make(chan struct{}), cancel: cancel}
 	a.track(c, "")
 	c.announce()
 	first := make(chan error, 1)
-	go c.runOutgoing(callCtx, outgoing{target: target, uri: uri, servers: servers, respTimeout: respTimeout, extra: extra}, first)
+	go c.runOutgoing(callCtx, outgoing{target: target, uri: uri, first: server, next: next, respTimeout: respTimeout, extra: extra}, first)
 	select {
 	case err := <-first:
 		return c.id, err
@@ -112,22 +158,33 @@ func signal(first chan<- error, err error) {
 	}
 }
 
-// runOutgoing tries the call's servers in turn until one takes the call (see DialServers). first gets
-// nil once one has, or the *DialError once all failed.
+// runOutgoing tries the call's servers, as o.next chooses them, until one takes the call (see DialVia).
+// first gets nil once one has, or the *DialError once next gave up.
 func (c *call) runOutgoing(ctx context.Context, o outgoing, first chan<- error) {
 	a := c.a
 	failed := &DialError{Target: o.target}
-	for _, server := range o.servers {
+	server := o.first
+	for ctx.Err() == nil {
+		var err error
+		name := fmt.Sprintf("server %d", server)
+		if _, lerr := a.link(server); lerr != nil {
+			err = lerr
+		} else {
+			name = a.servers[server].cfg.Name
+			err = c.attempt(ctx, server, o, first)
+			if err == nil {
+				return // this server has the call, to its end
+			}
+		}
+		failed.Attempts = append(failed.Attempts, DialAttempt{Server: server, Name: name, Err: err})
+		a.log.Info("call attempt failed", "call", c.id, "target", o.target, "server", name, "error", err)
 		if ctx.Err() != nil {
 			break
 		}
-		err := c.attempt(ctx, server, o, first)
-		if err == nil {
-			return // this server has the call, to its end
+		var ok bool
+		if server, ok = o.next(ctx, slices.Clone(failed.Attempts)); !ok {
+			break
 		}
-		name := a.servers[server].cfg.Name
-		failed.Attempts = append(failed.Attempts, DialAttempt{Server: server, Name: name, Err: err})
-		a.log.Info("call attempt failed", "call", c.id, "target", o.target, "server", name, "error", err)
 	}
 	if ctx.Err() != nil { // hung up before any server took the call, or the phone is closing
 		c.end(causeCancelled)

@@ -114,6 +114,107 @@ func TestEmergencyDialWithEveryServerDeadIsOneEndedCall(t *testing.T) {
 	}
 }
 
+// DialVia: home dead, the next server chosen as the call goes (here after a wait, as the failover manager
+// waits for the next server in service). One call: dialing through home, active through the alternate;
+// or, when next gives up, one ended call in plain words; or, hung up during the wait, one cancelled call.
+func TestDialViaWaitsForTheNextServerAsOneCall(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{})
+	far := labtest.FarEnd(t, "1002", p.Home.Addr(), p.Alternate.Addr())
+	if err := p.Home.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	servers := func() []config.Server {
+		return []config.Server{srv("home", p.Home, config.TransportUDP), srv("alternate", p.Alternate, config.TransportUDP)}
+	}
+	// via tries home, then, once home got no answer, waits wait (or until ctx ends) and names server.
+	via := func(server int, wait time.Duration, waited chan<- error) NextServer {
+		return func(ctx context.Context, tried []DialAttempt) (int, bool) {
+			if len(tried) == 0 {
+				return 0, true
+			}
+			if len(tried) > 1 || !tried[0].NoAnswer() || tried[0].Server != 0 {
+				return -1, false
+			}
+			select {
+			case <-ctx.Done():
+				waited <- ctx.Err()
+				return -1, false
+			case <-time.After(wait):
+				waited <- nil
+			}
+			return server, server >= 0
+		}
+	}
+
+	t.Run("through the alternate", func(t *testing.T) {
+		a := startAgent(t, lab.Password, servers()...)
+		waited := make(chan error, 1)
+		id, err := a.DialVia(ctxFor(t, 5*time.Second), via(1, 300*time.Millisecond, waited), "1002", 500*time.Millisecond)
+		if err != nil {
+			t.Fatalf("the alternate did not take the call: %v", err)
+		}
+		calls := callEventsUntil(t, a, 5*time.Second, func(c CallInfo) bool { return c.State == CallActive || c.State == CallEnded })
+		last := calls[len(calls)-1]
+		if calls[0].ID != id || calls[0].State != CallDialing || calls[0].Server != 0 || last.State != CallActive || last.Server != 1 {
+			t.Fatalf("call events %s, want %s dialing through home ... active through the alternate", describeCalls(calls), id)
+		}
+		for _, c := range calls {
+			if c.ID != id || c.State == CallEnded {
+				t.Fatalf("call events %s: want one call %s, never ended", describeCalls(calls), id)
+			}
+		}
+		if n := far.Received("INVITE"); n != 1 {
+			t.Fatalf("the far end received %d INVITEs, want 1 (through the alternate)", n)
+		}
+		if err := a.Hangup(id, "hung up"); err != nil {
+			t.Fatal(err)
+		}
+		waitCall(t, a, id, CallEnded, 5*time.Second)
+	})
+
+	t.Run("next gives up", func(t *testing.T) {
+		a := startAgent(t, lab.Password, servers()...)
+		waited := make(chan error, 1)
+		id, err := a.DialVia(ctxFor(t, 5*time.Second), via(-1, 100*time.Millisecond, waited), "1002", 300*time.Millisecond)
+		var de *DialError
+		if !errors.As(err, &de) || len(de.Attempts) != 1 || !slices.Equal(de.Unanswered(), []int{0}) {
+			t.Fatalf("dial: %v, want a DialError of home's unanswered INVITE", err)
+		}
+		calls := callEventsUntil(t, a, time.Second, func(c CallInfo) bool { return c.State == CallEnded })
+		const plain = "the server did not answer (home)"
+		if len(calls) != 2 || calls[0].ID != id || calls[1].ID != id || calls[1].Reason != plain {
+			t.Fatalf("call events %s, want one call %s: dialing, then ended %q", describeCalls(calls), id, plain)
+		}
+	})
+
+	t.Run("hung up while waiting", func(t *testing.T) {
+		a := startAgent(t, lab.Password, servers()...)
+		waited := make(chan error, 1)
+		go a.DialVia(ctxFor(t, 10*time.Second), via(1, time.Minute, waited), "1002", 300*time.Millisecond)
+		dialing := callEventsUntil(t, a, time.Second, func(c CallInfo) bool { return c.State == CallDialing })
+		time.Sleep(500 * time.Millisecond) // home's 300 ms are over: the call waits in next
+		start := time.Now()
+		if err := a.Hangup(dialing[0].ID, "hung up"); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("the hang-up took %s: the wait for the next server did not end", took)
+		}
+		select {
+		case err := <-waited:
+			if err == nil {
+				t.Fatal("next's wait was not cut short by the hang-up")
+			}
+		case <-time.After(time.Second):
+			t.Fatal("next never returned")
+		}
+		ended := waitCall(t, a, dialing[0].ID, CallEnded, time.Second)
+		if ended.Reason != "cancelled" {
+			t.Fatalf("ended with %q, want cancelled", ended.Reason)
+		}
+	})
+}
+
 // What the user dials becomes a SIP URI: numbers and users at the account's domain.
 func TestTargetURI(t *testing.T) {
 	a := bareAgent()
