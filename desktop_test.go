@@ -306,3 +306,45 @@ func TestQuitFromTheTrayInNormalServiceAndWithNoService(t *testing.T) {
 		t.Fatalf("quit with no service: %v", err)
 	}
 }
+
+// Quitting while the pointer moves over the window exits 0, ten times in a row (Fyne 2.7 crashed on a
+// pointer event reaching a window it was destroying: 6 times in 10 before the window was hidden first).
+func TestQuitWhileThePointerMoves(t *testing.T) {
+	d := startDesktop(t)
+	pair := labtest.Pair(t, lab.ServerOptions{})
+	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	move := func(x, y string) {
+		cmd := exec.Command("xdotool", "mousemove", x, y)
+		cmd.Env = append(os.Environ(), "DISPLAY="+d.x.display)
+		cmd.Run()
+	}
+	for i := 0; i < 10; i++ {
+		win := d.window(t, cfgPath)
+		item, err := d.tray.WaitItem(15 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+		moving := make(chan struct{})
+		go func() { // over the number field (a text cursor) and off it, through the quit
+			defer close(moving)
+			for j := 0; j < 40; j++ {
+				move("100", "360")
+				move("300", "200")
+			}
+		}()
+		if err := item.ClickMenu("Quit"); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitExit(win, 10*time.Second); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		<-moving
+		if err := item.WaitGone(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -205,6 +205,10 @@ func run() int {
 	return runWindow(ctx, sess, hist, path, broken, listener, logger)
 }
 
+// quitSettle is how long a quitting window stays hidden before the app quits: long enough for the
+// pointer events already queued for it to be handled while it still exists.
+const quitSettle = 100 * time.Millisecond
+
 // linkDialWithin is how long a link that started the phone waits for service before it gives up.
 const linkDialWithin = 20 * time.Second
 
@@ -287,7 +291,15 @@ func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, pat
 	if tray := newDesktopTray(a); tray != nil {
 		opts.Tray = tray
 	}
-	w := stayapp.New(a, c.Manager, c.Sound(), opts)
+	var w *stayapp.Window
+	opts.OnQuit = func() {
+		// Hidden first, quit a moment later: Fyne 2.7 handles a pointer event that reaches a window it is
+		// destroying by dereferencing a nil GLFW window (processMouseMoved -> SetInputMode), and crashed
+		// a quit from the tray now and then. A hidden window gets no pointer events.
+		w.Win.Hide()
+		time.AfterFunc(quitSettle, func() { fyne.Do(a.Quit) })
+	}
+	w = stayapp.New(a, c.Manager, c.Sound(), opts)
 	w.SetMinimiser(minimiser(w.Win))
 	a.Lifecycle().SetOnStarted(w.RefreshTray)
 	// The settings made a new phone: the window moves to it. Not waited for: Save runs on Fyne's goroutine;
@@ -323,7 +335,7 @@ func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, pat
 		<-ctx.Done()
 		fyne.Do(func() {
 			w.Stop()
-			a.Quit()
+			opts.OnQuit() // hidden, then quit
 		})
 	}()
 	w.Win.ShowAndRun()

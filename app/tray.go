@@ -41,7 +41,9 @@ func (w *Window) setTray(host Tray) {
 		}),
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Quit", func() {
-			show()
+			if w.quitConsequences() != "" { // the question needs the window; a plain quit does not
+				show()
+			}
 			w.Quit()
 		}),
 	)
