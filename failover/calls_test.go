@@ -663,3 +663,23 @@ func TestConferencedCallsAreMarkedAndNotJoinedAgain(t *testing.T) {
 		t.Fatal("a third call cannot be added to the conference")
 	}
 }
+
+// A note about a call (a transfer the far end reported failed) names the call by its party, not its id.
+func TestCallNoteNamesTheParty(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.callState("7", phone.CallActive)
+	h.agent.events <- phone.Event{Kind: phone.EventCallNote, Call: phone.CallInfo{ID: "7", State: phone.CallActive,
+		Remote: "1002@example.com"}, Err: errors.New("transfer failed: the far end reported 486")}
+	h.settle()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.events {
+		if e, ok := ev.(*ErrorEvent); ok {
+			if e.Reason != "Call with 1002@example.com: transfer failed: the far end reported 486" {
+				t.Fatalf("the user reads %q", e.Reason)
+			}
+			return
+		}
+	}
+	t.Fatal("no error event for the note")
+}

@@ -326,7 +326,8 @@ func (m *Manager) onAgentEvent(ev phone.Event) {
 		m.onCall(ev.Call)
 	case phone.EventCallNote:
 		if ev.Err != nil {
-			m.emit("error", &ErrorEvent{Reason: fmt.Sprintf("call %s: %v", ev.Call.ID, ev.Err)})
+			// Named by its party, as the user knows it: the id is the phone's own.
+			m.emit("error", &ErrorEvent{Reason: fmt.Sprintf("Call with %s: %v", ev.Call.Remote, ev.Err)})
 		}
 	case phone.EventMWI:
 		if ev.Server == m.mwiServer && ev.Waiting != m.mwiWaiting {
