@@ -165,7 +165,9 @@ func (c *call) hangup(cause endCause) {
 		select {
 		case <-c.done:
 		case <-time.After(5 * time.Second):
-			c.end(cause)
+			// The CANCEL's answer or the 487 is slow (sipgo waits for them): the call is over for the
+			// user all the same, and a call hung up before the answer was cancelled, whoever asked.
+			c.end(causeCancelled)
 		}
 	default:
 		ctx, cancel := context.WithTimeout(c.a.ctx, 2*c.a.requestTimeout()+time.Second)
