@@ -91,8 +91,12 @@ func TestRealSystray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if changed.Image().NRGBAAt(0, 0) != green || item.NewIconCount() == 0 {
-		t.Fatalf("icon after SetIcon(green): %v, %d NewIcon signals", changed, item.NewIconCount())
+	if changed.Image().NRGBAAt(0, 0) != green {
+		t.Fatalf("icon after SetIcon(green): %v", changed)
+	}
+	// systray sets the property, then emits NewIcon: the signal may arrive just after the new icon is read.
+	if err := item.WaitFor(wait, func() (bool, error) { return item.NewIconCount() > 0, nil }); err != nil {
+		t.Fatalf("no NewIcon signal after SetIcon(green): %v", err)
 	}
 	systray.SetTooltip("Stayline: alternate")
 	if _, err := item.WaitToolTip(wait, func(tt ToolTip) bool { return tt.Title == "Stayline: alternate" }); err != nil {
