@@ -217,39 +217,24 @@ func (h *harness) waitCall(id, st string) *CallEvent {
 // fakeServerNames are testConfig's servers, for the fake agent's DialErrors.
 var fakeServerNames = []string{"home", "branch", "backup"}
 
-// DialServers is the fake agent's one call through servers in turn, as phone.Agent's: one id, a dialing
-// event first, then active through the first server that is up, or one ended event once every server
-// failed (with the DialError's reason, as the phone ends it).
+// DialServers is the fake agent's one call through servers in turn, as phone.Agent's (DialVia over the
+// list): one id, a dialing event first, then active through the first server that is up, or one ended
+// event once every server failed (with the DialError's reason, as the phone ends it).
 func (f *fakeAgent) DialServers(ctx context.Context, servers []int, target string, respTimeout time.Duration) (string, error) {
-	f.mu.Lock()
-	f.nextCall++
-	id := fmt.Sprint(f.nextCall)
-	f.log = append(f.log, "dialservers "+strings.Trim(fmt.Sprint(servers), "[]"))
-	f.at = append(f.at, f.clk.Now())
-	f.mu.Unlock()
-	f.callEvent(id, phone.CallDialing, servers[0], "")
-	failed := &phone.DialError{Target: target}
-	for _, s := range servers {
-		var err error
-		switch f.record("dial", s) {
-		case silent, refused:
-			err = fmt.Errorf("%w within %s (fake)", phone.ErrNoResponse, respTimeout)
-		case unavailable:
-			err = &phone.StatusError{Method: "INVITE", Code: 503, Reason: "Service Unavailable"}
-		default:
-			f.callEvent(id, phone.CallActive, s, "")
-			return id, nil
-		}
-		failed.Attempts = append(failed.Attempts, phone.DialAttempt{Server: s, Name: fakeServerNames[s], Err: err})
-	}
-	f.callEvent(id, phone.CallEnded, servers[len(servers)-1], failed.Reason())
-	return id, failed
+	label := "dialservers " + strings.Trim(fmt.Sprint(servers), "[]")
+	return f.place(ctx, func(int) string { return label }, phone.InTurn(servers), target, respTimeout)
 }
 
 // DialVia is the fake agent's one call through servers chosen as it goes, as phone.Agent's: the first
 // from next, then, after each server that did not take the call, the one next names (next may wait: the
 // fake counts it as blocked, as the harness expects of anything waiting on the manager).
 func (f *fakeAgent) DialVia(ctx context.Context, next phone.NextServer, target string, respTimeout time.Duration) (string, error) {
+	return f.place(ctx, func(first int) string { return fmt.Sprintf("dialvia %d", first) }, next, target, respTimeout)
+}
+
+// place is both: each server answers as its mode says; the call is logged as label names it.
+func (f *fakeAgent) place(ctx context.Context, label func(first int) string, next phone.NextServer, target string,
+	respTimeout time.Duration) (string, error) {
 	server, ok := next(ctx, nil)
 	if !ok {
 		return "", errors.New("dial: no server to call through")
@@ -257,7 +242,7 @@ func (f *fakeAgent) DialVia(ctx context.Context, next phone.NextServer, target s
 	f.mu.Lock()
 	f.nextCall++
 	id := fmt.Sprint(f.nextCall)
-	f.log = append(f.log, fmt.Sprintf("dialvia %d", server))
+	f.log = append(f.log, label(server))
 	f.at = append(f.at, f.clk.Now())
 	f.mu.Unlock()
 	f.callEvent(id, phone.CallDialing, server, "")

@@ -14,15 +14,7 @@ import (
 func TestLiveEchoHoldAndResumeAfterHomeDies(t *testing.T) {
 	p := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
 	lp := startLivePhone(t, p, "")
-	lp.waitStage(StageNormal, "home", 5*time.Second)
-	if err := lp.m.Dial("600"); err != nil {
-		t.Fatal(err)
-	}
-	id := lp.waitCall("active", 5*time.Second).ID
-	time.Sleep(500 * time.Millisecond)
-	if st := lp.callStats(id); st.RxPackets < 15 || st.Lost != 0 {
-		t.Fatalf("echo before the failover: %+v", st)
-	}
+	id := lp.callEcho() // before the failover
 
 	killAt(t, p.Home)
 	lp.waitStage(StageAlternate, "alternate", 5*time.Second)

@@ -505,20 +505,27 @@ func TestLiveBaresipCallsThePhone(t *testing.T) {
 	}
 }
 
-// make run's newcomer dials 600 and hears themself.
-func TestLiveEchoTest600(t *testing.T) {
-	p := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
-	lp := startLivePhone(t, p, "")
+// callEcho waits for service on home, dials the lab's echo (600) and checks half a second of it comes
+// back whole; it returns the call's id.
+func (lp *livePhone) callEcho() string {
+	lp.t.Helper()
 	lp.waitStage(StageNormal, "home", 5*time.Second)
 	if err := lp.m.Dial("600"); err != nil {
-		t.Fatal(err)
+		lp.t.Fatal(err)
 	}
 	id := lp.waitCall("active", 5*time.Second).ID
 	time.Sleep(500 * time.Millisecond)
 	if st := lp.callStats(id); st.RxPackets < 15 || st.Lost != 0 {
-		t.Fatalf("echo: %+v", st)
+		lp.t.Fatalf("echo: %+v", st)
 	}
-	if err := lp.m.Hangup(""); err != nil {
+	return id
+}
+
+// make run's newcomer dials 600 and hears themself.
+func TestLiveEchoTest600(t *testing.T) {
+	p := labtest.Pair(t, lab.ServerOptions{EchoAddr: labtest.Echo(t)})
+	lp := startLivePhone(t, p, "")
+	if err := lp.m.Hangup(lp.callEcho()); err != nil {
 		t.Fatal(err)
 	}
 	lp.waitCall("ended", 5*time.Second)

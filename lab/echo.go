@@ -313,13 +313,8 @@ func (e *Echo) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (e *Echo) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookup(req)
+	c := e.dialogOf(req, tx, true)
 	if c == nil {
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
-		return
-	}
-	if !c.inOrder(req) {
-		e.respond(req, tx, 500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1"))
 		return
 	}
 	body, code, reason := c.answer(req.Body())
@@ -340,6 +335,21 @@ func (e *Echo) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// dialogOf is the call an in-dialog request belongs to, or nil once the request was answered 481 (no such
+// dialog) or, when inOrder is asked, 500 with Retry-After (a CSeq out of order, RFC 3261 §12.2.2).
+func (e *Echo) dialogOf(req *sip.Request, tx sip.ServerTransaction, inOrder bool) *echoCall {
+	c := e.lookup(req)
+	if c == nil {
+		e.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		return nil
+	}
+	if inOrder && !c.inOrder(req) {
+		e.respond(req, tx, 500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1"))
+		return nil
+	}
+	return c
+}
+
 func (e *Echo) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	c := e.lookup(req)
 	if c == nil || req.CSeq() == nil {
@@ -349,9 +359,8 @@ func (e *Echo) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (e *Echo) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookup(req)
+	c := e.dialogOf(req, tx, false)
 	if c == nil {
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
 	c.stop(errEchoHungUp) // before the 200: the dialog is gone for whatever follows it
@@ -371,13 +380,8 @@ func (e *Echo) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 
 // onUpdate answers an UPDATE in a dialog, with an SDP answer if it carried an offer.
 func (e *Echo) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookup(req)
+	c := e.dialogOf(req, tx, true)
 	if c == nil {
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
-		return
-	}
-	if !c.inOrder(req) {
-		e.respond(req, tx, 500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1"))
 		return
 	}
 	if len(req.Body()) == 0 {
@@ -393,9 +397,8 @@ func (e *Echo) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (e *Echo) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookup(req)
+	c := e.dialogOf(req, tx, false)
 	if c == nil {
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
 	c.inOrder(req)

@@ -55,17 +55,25 @@ func TestEmergencyDialWithHomeDeadReachesTheAlternateAsOneCall(t *testing.T) {
 	calls := callEventsUntil(t, a, 5*time.Second, func(c CallInfo) bool { return c.State == CallActive || c.State == CallEnded })
 	t.Logf("FIGURE call.emergency_fallthrough_ms %d (home dead, 500 ms to answer -> active through the alternate)",
 		time.Since(start).Milliseconds())
+	wantOneCallThroughTheAlternate(t, a, id, calls, far.Received("INVITE"))
+}
+
+// wantOneCallThroughTheAlternate checks call events of a call placed while home was dead: one id, dialing
+// through home, active through the alternate (server 1), never ended; the far end got one INVITE
+// (invites); then the call is hung up.
+func wantOneCallThroughTheAlternate(t *testing.T, a *Agent, id string, calls []CallInfo, invites int) {
+	t.Helper()
 	last := calls[len(calls)-1]
-	if calls[0].ID != id || calls[0].State != CallDialing || last.State != CallActive || last.Server != 1 {
-		t.Fatalf("call events %s, want %s dialing ... active through the alternate", describeCalls(calls), id)
+	if calls[0].ID != id || calls[0].State != CallDialing || calls[0].Server != 0 || last.State != CallActive || last.Server != 1 {
+		t.Fatalf("call events %s, want %s dialing through home ... active through the alternate", describeCalls(calls), id)
 	}
 	for _, c := range calls {
 		if c.ID != id || c.State == CallEnded {
 			t.Fatalf("call events %s: want one call %s, never ended", describeCalls(calls), id)
 		}
 	}
-	if n := far.Received("INVITE"); n != 1 {
-		t.Fatalf("the far end received %d INVITEs, want 1 (through the alternate)", n)
+	if invites != 1 {
+		t.Fatalf("the far end received %d INVITEs, want 1 (through the alternate)", invites)
 	}
 	if err := a.Hangup(id, "hung up"); err != nil {
 		t.Fatal(err)
@@ -154,22 +162,7 @@ func TestDialViaWaitsForTheNextServerAsOneCall(t *testing.T) {
 			t.Fatalf("the alternate did not take the call: %v", err)
 		}
 		calls := callEventsUntil(t, a, 5*time.Second, func(c CallInfo) bool { return c.State == CallActive || c.State == CallEnded })
-		last := calls[len(calls)-1]
-		if calls[0].ID != id || calls[0].State != CallDialing || calls[0].Server != 0 || last.State != CallActive || last.Server != 1 {
-			t.Fatalf("call events %s, want %s dialing through home ... active through the alternate", describeCalls(calls), id)
-		}
-		for _, c := range calls {
-			if c.ID != id || c.State == CallEnded {
-				t.Fatalf("call events %s: want one call %s, never ended", describeCalls(calls), id)
-			}
-		}
-		if n := far.Received("INVITE"); n != 1 {
-			t.Fatalf("the far end received %d INVITEs, want 1 (through the alternate)", n)
-		}
-		if err := a.Hangup(id, "hung up"); err != nil {
-			t.Fatal(err)
-		}
-		waitCall(t, a, id, CallEnded, 5*time.Second)
+		wantOneCallThroughTheAlternate(t, a, id, calls, far.Received("INVITE"))
 	})
 
 	t.Run("next gives up", func(t *testing.T) {
