@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the system packages a make target needs, when they are missing.
 #   scripts/deps.sh run    the phone and its lab
-#   scripts/deps.sh test   everything the test suite starts (Kamailio, SIPp, baresip, Xvfb, ...)
+#   scripts/deps.sh test   everything the test suite starts (Kamailio, SIPp, baresip, linphonec, Xvfb, ...)
 #   scripts/deps.sh windows  the mingw-w64 cross compiler for the Windows build
 # On Debian/Ubuntu as root it uses apt-get; elsewhere it prints the exact packages to install and stops.
 set -eu
@@ -12,7 +12,7 @@ build="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxra
 run="$build kamailio"
 # The tests also build the Windows binary (make windows), so it cannot rot.
 windows="gcc-mingw-w64-x86-64"
-test="$build kamailio kamailio-tls-modules sip-tester baresip-core xvfb xauth xdotool libgl1-mesa-dri dbus iproute2 nftables procps $windows"
+test="$build kamailio kamailio-tls-modules sip-tester baresip-core linphone-cli xvfb xauth xdotool libgl1-mesa-dri dbus iproute2 nftables procps $windows"
 
 case "${1:-}" in
 run) want=$run ;;

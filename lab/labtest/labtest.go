@@ -235,3 +235,15 @@ func BaresipWith(t testing.TB, user, registrar string, opts lab.BaresipOptions) 
 	t.Cleanup(b.Stop)
 	return b
 }
+
+// Linphone runs linphonec as user registered at registrar until the test ends.
+func Linphone(t testing.TB, user, registrar string) *lab.Linphone {
+	t.Helper()
+	Need(t, "linphonec")
+	l, err := lab.StartLinphone(t.TempDir(), user, registrar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+	return l
+}
