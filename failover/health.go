@@ -16,6 +16,7 @@ func (m *Manager) markDown(s *server, why string, retryAfter time.Duration) {
 	wasRegistered := s.registered
 	s.registered = false
 	s.stopRefresh()
+	s.forgetBindingChecks()
 	s.misses = 0
 	s.failures++
 	f := m.cfg.Failover
@@ -160,6 +161,7 @@ func (m *Manager) probeDone(s *server, err error) {
 		s.misses = 0
 		m.markUp(s)
 		m.scheduleProbe(s, interval)
+		m.checkBinding(s)
 		return
 	}
 	if retry, unavailable := phone.ServiceUnavailable(err); unavailable {

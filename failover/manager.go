@@ -27,6 +27,8 @@ type Agent interface {
 	Register(ctx context.Context, server int, expires, reqTimeout time.Duration) (phone.Binding, error)
 	Unregister(ctx context.Context, server int, reqTimeout time.Duration) error
 	Probe(ctx context.Context, server int) error
+	// CheckBinding asks whether the server still holds the phone's registration (binding.go).
+	CheckBinding(ctx context.Context, server int) (phone.BindingCheck, error)
 	Events() <-chan phone.Event
 	Listen() string
 	SetServerHealth(server int, up bool)

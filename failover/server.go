@@ -34,6 +34,12 @@ type server struct {
 	retryAfter time.Time // a 503's Retry-After: no REGISTER before this, whatever keep-alives say
 	authFailed string    // non-empty: the server refused the credentials; retried only after the backoff
 	certFailed bool      // the server's TLS certificate was refused, and the user was told
+
+	// The binding check (binding.go).
+	checking      bool // a check is in flight
+	bindingForced bool // the last check found the binding lost and forced a REGISTER
+	bindingSeen   bool // a check has reached the phone through this server since it was last lost
+	bindingOff    bool // the check misreads this server: not sent until it is lost and registered anew
 }
 
 type health string
