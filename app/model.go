@@ -24,7 +24,9 @@ type CallView struct {
 	SRTP     string // the suite encrypting the call, "" for plain RTP
 	// Preserved marks a call that was up when the phone lost its server and was kept through the failover.
 	Preserved  bool
-	Conference bool // mixed into the phone's conference
+	Conference bool   // mixed into the phone's conference
+	Progress   string // before the answer: "forwarded", "queued" (the call event's progress)
+	Name       string // the far end's display name, from the call event ("" if none)
 }
 
 // Quality grades a talking call from its loss and jitter: 4 bars (good) to 1 (poor), 0 when unknown.
@@ -128,7 +130,10 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		if e.State == failover.CallActive && c.Answered.IsZero() {
 			c.Answered = at
 		}
-		c.State, c.Remote, c.Conference = e.State, e.Remote, e.Conference
+		c.State, c.Remote, c.Conference, c.Progress = e.State, e.Remote, e.Conference, e.Progress
+		if e.DisplayName != "" {
+			c.Name = e.DisplayName
+		}
 	}
 }
 

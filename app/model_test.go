@@ -267,3 +267,24 @@ func TestTalkTimerSurvivesHold(t *testing.T) {
 		t.Fatalf("after hold and resume: %q, want 03:00 of talk", got)
 	}
 }
+
+// A call the far end forwarded (181) or queued (182) says so on its line while it rings, and no longer once
+// answered; early media reads as ringing.
+func TestAppearanceSaysForwardedAndQueued(t *testing.T) {
+	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		state    failover.CallState
+		progress string
+		want     string
+	}{
+		{failover.CallRinging, "forwarded", "1  Forwarded  1002"},
+		{failover.CallEarly, "queued", "1  Queued  1002"},
+		{failover.CallEarly, "", "1  Ringing  1002"},
+		{failover.CallActive, "queued", "1  Talking  1002"},
+	} {
+		v := CallView{ID: "c1", State: c.state, Remote: "1002@lab", Progress: c.progress, Answered: now}
+		if got := appearanceText(1, &v, shortRemote, now); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s with progress %q shown as %q, want %q...", c.state, c.progress, got, c.want)
+		}
+	}
+}

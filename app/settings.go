@@ -37,6 +37,7 @@ type Settings struct {
 
 	User, DisplayName, Domain *widget.Entry
 	Voicemail                 *widget.Entry // what the Messages key dials
+	AutoAnswer                *widget.Check // calls.auto_answer: intercom and paging calls answer themselves
 	Password                  *widget.Entry
 	ServerList                *widget.List
 	AddServer, RemoveServer   *widget.Button
@@ -97,9 +98,11 @@ func (s *Settings) accountTab(cfg *config.Config) fyne.CanvasObject {
 	s.Password.SetText(cfg.Account.Password)
 	s.Voicemail = textEntry(cfg.Calls.Voicemail)
 	s.Voicemail.SetPlaceHolder("what the Messages key dials")
+	s.AutoAnswer = widget.NewCheck("Answer intercom/paging calls automatically", nil)
+	s.AutoAnswer.SetChecked(cfg.Calls.AutoAnswer)
 	return widget.NewForm(widget.NewFormItem("Extension", s.User), widget.NewFormItem("Display name", s.DisplayName),
 		widget.NewFormItem("Password", s.Password), widget.NewFormItem("Domain", s.Domain),
-		widget.NewFormItem("Voicemail", s.Voicemail))
+		widget.NewFormItem("Voicemail", s.Voicemail), widget.NewFormItem("Intercom", s.AutoAnswer))
 }
 
 // serverListRows is how many servers the list shows without scrolling (a half row hints at more).
@@ -338,6 +341,7 @@ func (s *Settings) collect() (*config.Config, error) {
 	}
 	cfg.Servers = append([]config.Server(nil), s.servers...)
 	cfg.Calls.Voicemail = strings.TrimSpace(s.Voicemail.Text)
+	cfg.Calls.AutoAnswer = s.AutoAnswer.Checked
 	f := &cfg.Failover
 	f.Registration = config.RegistrationPolicy(s.Registration.Selected)
 	f.Failback = config.FailbackPolicy(s.Failback.Selected)

@@ -260,3 +260,32 @@ func TestSettingsKeepAnUnlistedDevice(t *testing.T) {
 		t.Fatalf("saved output %q", got)
 	}
 }
+
+// Settings > Account's intercom box shows calls.auto_answer and saves it, both ways.
+func TestSettingsAutoAnswerRoundTrips(t *testing.T) {
+	test.NewTempApp(t)
+	st := newStore(t)
+	s := NewSettings(st)
+	if s.AutoAnswer.Checked {
+		t.Fatal("auto-answer shown on for a file without it")
+	}
+	test.Tap(s.AutoAnswer)
+	if _, err := s.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if !st.saved.Calls.AutoAnswer {
+		t.Fatal("the ticked box was not saved")
+	}
+	st.cfg = st.saved
+	s = NewSettings(st)
+	if !s.AutoAnswer.Checked {
+		t.Fatal("auto-answer on shown off")
+	}
+	test.Tap(s.AutoAnswer)
+	if _, err := s.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if st.saved.Calls.AutoAnswer {
+		t.Fatal("the cleared box was not saved")
+	}
+}

@@ -252,7 +252,7 @@ func (w *Window) apply(ev failover.Event) {
 		}
 	case *failover.CallEvent:
 		if e.State == failover.CallIncoming {
-			w.notify(&Notice{"Stayline: incoming call", w.party(e.Remote)})
+			w.notify(&Notice{"Stayline: incoming call", namedParty(w.party(e.Remote), e.Remote, e.DisplayName)})
 			w.Win.Show()
 			w.Win.RequestFocus()
 		}

@@ -104,6 +104,10 @@ type Calls struct {
 	Lines     int      `toml:"lines"`
 	// Voicemail is what the Messages key dials (a number or SIP address); empty: the key says it is not set.
 	Voicemail string `toml:"voicemail,omitempty"`
+	// AutoAnswer answers by itself an incoming call that asks for it (intercom and paging: Call-Info
+	// answer-after, Alert-Info auto-answer, Answer-Mode: Auto), after the delay it asks, when no other call
+	// is up. Off by default: a call never connects the room's microphone unless the user chose so.
+	AutoAnswer bool `toml:"auto_answer,omitempty"`
 }
 
 // Audio holds device and codec settings.

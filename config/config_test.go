@@ -196,3 +196,23 @@ func TestDomainServersAndDNS(t *testing.T) {
 		t.Fatalf("bad dns: %v", err)
 	}
 }
+
+// calls.auto_answer is off unless the file turns it on; anything but a boolean is refused with its line.
+func TestAutoAnswerOption(t *testing.T) {
+	const head = "[account]\nuser = \"1001\"\n\n[[server]]\nname = \"home\"\naddress = \"127.0.0.1\"\n"
+	if Default().Calls.AutoAnswer {
+		t.Fatal("auto-answer is on by default")
+	}
+	cfg, err := Parse("phone.toml", []byte(head+"\n[calls]\nauto_answer = true\n"))
+	if err != nil || !cfg.Calls.AutoAnswer {
+		t.Fatalf("auto_answer = true read as %v (%v)", cfg != nil && cfg.Calls.AutoAnswer, err)
+	}
+	if cfg, err = Parse("phone.toml", []byte(head)); err != nil || cfg.Calls.AutoAnswer {
+		t.Fatalf("no auto_answer key: %v (%v)", cfg != nil && cfg.Calls.AutoAnswer, err)
+	}
+	_, err = Parse("phone.toml", []byte(head+"\n[calls]\nauto_answer = \"yes\"\n"))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Line != 9 {
+		t.Fatalf("auto_answer = \"yes\": %v, want refused on line 9", err)
+	}
+}

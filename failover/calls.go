@@ -22,7 +22,7 @@ func (m *Manager) callCounts() CallCounts {
 		switch ci.State {
 		case phone.CallDialing:
 			c.Dialing++
-		case phone.CallRinging:
+		case phone.CallRinging, phone.CallEarly:
 			c.Ringing++
 		case phone.CallIncoming:
 			c.Incoming++
@@ -40,6 +40,7 @@ func (m *Manager) callCounts() CallCounts {
 
 // onCall mirrors a call's new state and tells the front ends.
 func (m *Manager) onCall(ci phone.CallInfo) {
+	m.autoAnswer(ci)
 	if ci.State == phone.CallEnded {
 		delete(m.calls, ci.ID)
 	} else {
@@ -52,8 +53,9 @@ func (m *Manager) onCall(ci phone.CallInfo) {
 	if ci.Server >= 0 && ci.Server < len(m.servers) {
 		server = m.servers[ci.Server].cfg.Name
 	}
-	m.emit("call", &CallEvent{ID: ci.ID, State: CallState(ci.State), Remote: ci.Remote, Reason: ci.Reason,
-		Direction: dir, Server: server, Conference: ci.Conference, Cause: ci.End, Code: ci.Code})
+	m.emit("call", &CallEvent{ID: ci.ID, State: CallState(ci.State), Remote: ci.Remote, DisplayName: ci.Name, Reason: ci.Reason,
+		Direction: dir, Server: server, Conference: ci.Conference, Cause: ci.End, Code: ci.Code,
+		Progress: ci.Progress})
 	if m.closing && len(m.calls) == 0 && m.callsGone != nil {
 		f := m.callsGone
 		m.callsGone = nil
@@ -89,9 +91,13 @@ func CallIDLess(a, b string) bool {
 }
 
 // admit decides about an incoming call (the agent asks, from its own goroutine): the gate's answer.
+// The server it came through may be a signal about the one in use (inviteFrom).
 func (m *Manager) admit(server int) (int, string) {
 	code, reason := 480, "Shutting Down"
-	m.call(func() { code, reason = m.situation().admission() })
+	m.call(func() {
+		code, reason = m.situation().admission()
+		m.inviteFrom(server)
+	})
 	return code, reason
 }
 

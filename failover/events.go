@@ -111,6 +111,11 @@ type CallEvent struct {
 	// Cause is why an ended call ended, as a value; Code the SIP status that ended it, when one did.
 	Cause EndCause `json:"cause,omitempty"`
 	Code  int      `json:"code,omitempty"`
+	// DisplayName is the far end's display name (the asserted identity's, else From's); absent: none.
+	DisplayName string `json:"display_name,omitempty"`
+	// Progress is what the far end said before answering beyond ringing: "forwarded" (181), "queued"
+	// (182); absent: nothing more.
+	Progress string `json:"progress,omitempty"`
 }
 
 // DTMFEvent: the far end sent a DTMF digit on a call.

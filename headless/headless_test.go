@@ -63,6 +63,9 @@ func (a upAgent) Events() <-chan phone.Event                         { return a.
 func (upAgent) Listen() string                                       { return "127.0.0.1:5099" }
 func (upAgent) SetServerHealth(int, bool)                            {}
 func (upAgent) SetAdmission(phone.Admission)                         {}
+func (upAgent) CheckBinding(context.Context, int) (phone.BindingCheck, error) {
+	return phone.BindingReached, nil
+}
 func (upAgent) DialVia(context.Context, phone.NextServer, string, time.Duration) (string, error) {
 	return "", phone.ErrNoResponse
 }

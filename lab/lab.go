@@ -47,6 +47,12 @@ type ServerOptions struct {
 	// Retry-After: RetryAfter seconds (default 2) and logs a "stayline-lab: 503" line. 0: no cap.
 	RegisterRate int
 	RetryAfter   int
+	// SessionExpires, when set, makes the server behave like a PBX that enforces session timers (RFC 4028):
+	// Kamailio's sst module sets Session-Expires to this many seconds on every call, and the dialog module
+	// ends (BYE both ways) a call that no re-INVITE or UPDATE refreshes within it.
+	SessionExpires int
+	// HideTopology hides the route and the far ends behind the server (Kamailio's topoh), as an SBC does.
+	HideTopology bool
 	// DieWithMe stops the server when the process that started it exits, even by a crash or a test
 	// timeout: a small watchdog shell kills the server's process group then.
 	DieWithMe bool
@@ -104,6 +110,7 @@ func (s *Server) Start() error {
 		"IP": s.IP, "Port": s.Port, "Aliases": s.opts.Aliases, "AuthAlgorithm": s.opts.AuthAlgorithm,
 		"EchoAddr": s.opts.EchoAddr, "VoicemailAddr": s.opts.VoicemailAddr, "TLS": s.opts.TLS, "TLSPort": s.TLSPort(),
 		"ModulePath": ModulePath(), "RegisterRate": s.opts.RegisterRate, "RetryAfter": cmp.Or(s.opts.RetryAfter, 2),
+		"SessionExpires": s.opts.SessionExpires, "HideTopology": s.opts.HideTopology,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: write configuration: %w", s.Name, err)

@@ -47,6 +47,9 @@ type Options struct {
 	OnlyServers bool
 	// SRTP is the media security policy: offer (default), require or off.
 	SRTP SRTPMode
+	// SessionExpires is the session interval the phone asks for in its INVITEs (RFC 4028); 0: 30 minutes.
+	// MinSE is the shortest it accepts from a far end (422 below it); 0: RFC 4028's 90 s. Tests shorten both.
+	SessionExpires, MinSE time.Duration
 	// Instance is this installation's RFC 5626 instance id ("urn:uuid:..."), the same from run to run
 	// (config.InstanceID); empty: a new one for this run.
 	Instance string
@@ -79,6 +82,7 @@ type Agent struct {
 	down      map[int]bool             // servers the manager knows are down
 	busyUntil time.Time                // the busy tone plays until then
 	mwi       map[int]*mwiSubscription // message-summary subscriptions, by server
+	checks    selfChecks               // binding checks in flight (binding.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -393,12 +397,14 @@ func resolvesTo(name, ip string) bool {
 }
 
 func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	a.checks.mark(req) // one of our binding checks, back through a server: noted before it is answered
 	if a.stranger(req, tx) {
 		return
 	}
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", supportedOptions))
 	res.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
 	if err := tx.Respond(res); err != nil {
 		a.log.Debug("answer OPTIONS", "error", err)
@@ -407,7 +413,7 @@ func (a *Agent) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 
 // allowedMethods is the Allow header of our requests and answers: exactly the methods of handlers
 // (TestAllowListsTheHandledMethods).
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, INFO, UPDATE"
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, INFO, UPDATE, PRACK"
 
 // handler is a method the phone answers, and how.
 type handler struct {
@@ -420,13 +426,18 @@ func (a *Agent) handlers() []handler {
 	return []handler{
 		{sip.INVITE, a.onInvite}, {sip.ACK, a.onAck}, {sip.CANCEL, a.onCancel}, {sip.BYE, a.onBye},
 		{sip.OPTIONS, a.onOptions}, {sip.NOTIFY, a.onNotify}, {sip.REFER, a.onRefer}, {sip.INFO, a.onInfo},
-		{sip.UPDATE, a.onUpdate},
+		{sip.UPDATE, a.onUpdate}, {sip.PRACK, a.onPrack},
 	}
 }
 
-// supportedExtensions are the SIP option tags (RFC 3261 §19.2) the phone implements, which a Supported
-// header would list: none yet, so it sends no Supported header (UPDATE is a method: it is in Allow).
-var supportedExtensions = []string{}
+// supportedExtensions are the SIP option tags (RFC 3261 §19.2) the phone implements, listed in the
+// Supported header of its INVITEs and accepted in a far end's Require (UPDATE is a method: it is in
+// Allow): 100rel, reliable provisional responses (RFC 3262; early.go, prack.go); timer, session timers
+// (RFC 4028; sessiontimer.go).
+var supportedExtensions = []string{"100rel", "timer"}
+
+// supportedOptions is the Supported header's value.
+var supportedOptions = strings.Join(supportedExtensions, ", ")
 
 // requireChecked serves a request unless its Require names an option tag the phone does not implement:
 // that is answered 420 Bad Extension with the tags in Unsupported (RFC 3261 §8.2.2.3). ACK and CANCEL

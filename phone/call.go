@@ -24,6 +24,7 @@ type CallState string
 const (
 	CallDialing  CallState = "dialing"
 	CallRinging  CallState = "ringing"
+	CallEarly    CallState = "early" // the far end's early media plays before the answer (early.go)
 	CallIncoming CallState = "incoming"
 	CallActive   CallState = "active"
 	CallHeld     CallState = "held"
@@ -34,14 +35,20 @@ const (
 type CallInfo struct {
 	ID         string
 	State      CallState
-	Remote     string // the far end, user@host
+	Remote     string // the far end, user@host (a tel: identity: the number alone)
+	Name       string // the far end's display name, "" if none (identity.go)
 	Outgoing   bool
 	Server     int     // the server the call went through (-1: not from a configured server)
 	Reason     string  // why it ended, in words
 	End        EndKind // why it ended, as a value ("" while the call is up)
 	Code       int     // the SIP status that ended it, when one did
 	Conference bool    // mixed with the phone's other conference calls
-	Stats      MediaStats
+	Progress   string  // before the answer: ProgressForwarded, ProgressQueued, or ""
+	// AutoAnswer: an incoming call asks to be answered by itself after AnswerAfter (intercom, paging;
+	// autoanswer.go). The failover manager decides whether it is.
+	AutoAnswer  bool
+	AnswerAfter time.Duration
+	Stats       MediaStats
 }
 
 type call struct {
@@ -51,6 +58,7 @@ type call struct {
 	link     *serverLink
 	server   int
 	remote   string
+	name     string // the far end's display name
 
 	mu    sync.Mutex
 	state CallState
@@ -59,24 +67,31 @@ type call struct {
 	media *media
 	sdp   sdpSession // the SDP offer/answer state
 
-	port       *audio.Port             // the call's connection to the sound engine, once it talks
-	cancel     context.CancelCauseFunc // outgoing: ends the INVITE
-	answerCh   chan struct{}           // incoming: answer it
-	rejectCh   chan endCause           // incoming: refuse it, with this cause
-	ss         *sipgo.DialogServerSession
-	referDone  chan int // the final status the far end reports for our REFER
-	referTo    string   // where we asked the far end to go
-	referredTo string   // where the far end asked us to go
-	conference bool     // mixed with the other conference calls
-	done       chan struct{}
-	endOnce    sync.Once
+	port          *audio.Port             // the call's connection to the sound engine, once it talks
+	cancel        context.CancelCauseFunc // outgoing: ends the INVITE
+	answerCh      chan struct{}           // incoming: answer it
+	rejectCh      chan endCause           // incoming: refuse it, with this cause
+	ss            *sipgo.DialogServerSession
+	reliable      *reliable180 // incoming: the 180 sent reliably (RFC 3262), nil if unreliable (prack.go)
+	autoAnswer    autoAnswer   // incoming: what the INVITE asked about answering by itself
+	referDone     chan int     // the final status the far end reports for our REFER
+	referTo       string       // where we asked the far end to go
+	referredTo    string       // where the far end asked us to go
+	conference    bool         // mixed with the other conference calls
+	st            sessionTimer // RFC 4028 (sessiontimer.go)
+	early         earlyCall    // outgoing: what came before the answer
+	progressWords string       // outgoing: what the last provisional response said (Progress)
+	done          chan struct{}
+	endOnce       sync.Once
 }
 
 func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ci := CallInfo{ID: c.id, State: c.state, Remote: c.remote, Outgoing: c.outgoing, Server: c.server,
-		Reason: c.cause.reason, End: c.cause.kind, Code: c.cause.code, Conference: c.conference}
+	ci := CallInfo{ID: c.id, State: c.state, Remote: c.remote, Name: c.name, Outgoing: c.outgoing, Server: c.server,
+		AutoAnswer: c.autoAnswer.asked, AnswerAfter: c.autoAnswer.after,
+		Reason: c.cause.reason, End: c.cause.kind, Code: c.cause.code, Conference: c.conference,
+		Progress: c.progressWords}
 	if c.media != nil {
 		ci.Stats = c.media.Stats()
 	}
@@ -97,23 +112,29 @@ func (c *call) setState(s CallState) {
 	}
 	c.state = s
 	c.mu.Unlock()
-	if s == CallActive {
-		c.connectAudio()
+	if s == CallActive || s == CallEarly {
+		c.connectAudio(s == CallActive)
 	}
 	c.a.updateTone(false)
 	c.announce()
 }
 
-// connectAudio gives a talking call the microphone and the speaker.
-func (c *call) connectAudio() {
+// connectAudio gives a call the speaker (early media) and, once it talks, the microphone too: before the
+// answer the far end hears nothing of the room.
+func (c *call) connectAudio(talking bool) {
 	e := c.a.opts.Audio
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e == nil || c.port != nil || c.sdp.codec == nil {
+	if e == nil || c.sdp.codec == nil {
 		return
 	}
-	c.port = e.NewPort(c.sdp.codec.SampleRate())
-	c.media.setAudio(c.port, c.port)
+	if c.port == nil {
+		c.port = e.NewPort(c.sdp.codec.SampleRate())
+		c.media.setAudio(nil, c.port)
+	}
+	if talking {
+		c.media.setAudio(c.port, nil)
+	}
 }
 
 // end closes the call once, with the cause the user will read.
@@ -123,6 +144,7 @@ func (c *call) end(cause endCause) {
 		c.state, c.cause = CallEnded, cause
 		m, port := c.media, c.port
 		c.mu.Unlock()
+		c.stopSessionTimer()
 		if m != nil {
 			m.close()
 		}

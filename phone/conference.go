@@ -37,7 +37,7 @@ func (a *Agent) Conference(ids ...string) error {
 	}
 	var ports []*audio.Port
 	for _, c := range calls {
-		c.connectAudio()
+		c.connectAudio(true)
 		c.mu.Lock()
 		if c.port == nil {
 			c.mu.Unlock()

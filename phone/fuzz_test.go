@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -51,6 +52,8 @@ func FuzzSmallParsers(f *testing.F) {
 	f.Add([]byte("<sip:1002@example.com?Replaces=abc%40x%3Bto-tag%3D1%3Bfrom-tag%3D2>"))
 	f.Add([]byte("SIP/2.0 200 OK\r\n"))
 	f.Add([]byte{11, 0x8a, 0x03, 0x20})
+	f.Add([]byte("\"Front Desk\" <sip:100@pbx>;party=calling, <tel:+1-555-0100>;answer-after=2"))
+	f.Add([]byte("<http://x>;info=alert-autoanswer;delay=1"))
 	f.Add([]byte("1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if c, ok := parseCrypto(string(data)); ok {
@@ -72,7 +75,27 @@ func FuzzSmallParsers(f *testing.F) {
 			t.Fatalf("digit %q", d)
 		}
 		routeURIs(sip.NewHeader("Record-Route", string(data)))
+		parseRAck(string(data))
+		checkIdentityAndAutoAnswer(t, string(data))
 	})
+}
+
+// checkIdentityAndAutoAnswer: whatever the P-Asserted-Identity, Remote-Party-ID, Call-Info and Alert-Info
+// headers say, the party read from them fits on a line and a name has no control characters, and a delay
+// to answer after is within bounds.
+func checkIdentityAndAutoAnswer(t *testing.T, value string) {
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "1001", Host: "127.0.0.1"})
+	for _, name := range []string{"P-Asserted-Identity", "Remote-Party-ID", "Call-Info", "Alert-Info"} {
+		req.AppendHeader(sip.NewHeader(name, value))
+	}
+	if remote, name, ok := assertedParty(req); ok {
+		if remote == "" || !printable(remote) || strings.ContainsFunc(name, unicode.IsControl) || len([]rune(name)) > maxNameRunes {
+			t.Fatalf("party %q %q from %q", remote, name, value)
+		}
+	}
+	if aa := autoAnswerAsked(req); aa.after < 0 || aa.after > maxAnswerAfter || (!aa.asked && aa.after != 0) {
+		t.Fatalf("auto-answer %+v from %q", aa, value)
+	}
 }
 
 // FuzzRTPReceive: whatever arrives on a call's RTP port, from its peer, is taken or dropped without harm,

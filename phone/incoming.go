@@ -59,6 +59,10 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(sip.StatusBadRequest, "Missing Contact, From or Call-ID")
 		return
 	}
+	if res := a.tooBrief(req); res != nil { // a session interval below our Min-SE (sessiontimer.go)
+		tx.Respond(res)
+		return
+	}
 	sess := a.newSDPSession()
 	var plan *mediaPlan // nil: no SDP (a delayed offer, RFC 3261 §13.2.1): our offer goes in the 200
 	if len(req.Body()) > 0 {
@@ -86,34 +90,87 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(sip.StatusBadRequest, err.Error())
 		return
 	}
-	from := req.From().Address
-	c := &call{a: a, link: l, server: server, remote: from.User + "@" + from.Host, state: CallIncoming, media: m,
-		sdp: sess, answerCh: make(chan struct{}, 1), rejectCh: make(chan endCause, 1), ss: ss, done: make(chan struct{})}
+	remote, name := callingParty(req)
+	c := &call{a: a, link: l, server: server, remote: remote, name: name, state: CallIncoming, media: m,
+		sdp: sess, answerCh: make(chan struct{}, 1), rejectCh: make(chan endCause, 1), ss: ss, done: make(chan struct{}),
+		autoAnswer: autoAnswerAsked(req)}
+	if requires(req, "100rel") {
+		c.reliable = newReliable180(ss.InviteRequest)
+	}
 	a.track(c, string(*req.CallID()))
 	admitted()
 	m.setOnDigit(c.digit)
-	if err := ss.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
+	if err := c.ring(); err != nil {
 		c.end(failedCause("could not ring", err))
 		return
 	}
 	c.announce()
+	c.awaitAnswer(plan)
+}
+
+// ring sends the 180 Ringing: reliably (resent until its PRACK, prack.go) when the INVITE requires 100rel.
+func (c *call) ring() error {
+	if c.reliable == nil {
+		return c.ss.Respond(sip.StatusRinging, "Ringing", nil, sip.NewHeader("Supported", supportedOptions))
+	}
+	res := c.reliable.response(c.ss.InviteRequest)
+	if err := c.ss.WriteResponse(res); err != nil {
+		return err
+	}
+	go c.reliable.retransmit(func() error { return c.ss.WriteResponse(res) }, sip.T1, 64*sip.T1)
+	return nil
+}
+
+// awaitAnswer rings until the call is answered here, declined, cancelled by the caller or not answered in
+// ringTimeout. A reliable 180 must have its PRACK before the 200 goes (RFC 3262 §3): an answer given
+// before it waits for it; without one in 64*T1 the INVITE is refused 500.
+func (c *call) awaitAnswer(plan *mediaPlan) {
 	timeout := time.NewTimer(ringTimeout)
 	defer timeout.Stop()
-	select {
-	case <-c.answerCh:
-		c.answerIncoming(plan)
-	case cause := <-c.rejectCh:
-		ss.Respond(603, "Decline", nil)
-		c.end(cause)
-	case <-ss.Context().Done():
-		c.end(causeCallerCancelled)
-	case <-timeout.C:
-		ss.Respond(sip.StatusTemporarilyUnavailable, "Not Answered", nil)
-		c.end(causeNotAnswered)
-	case <-a.ctx.Done():
-		ss.Respond(sip.StatusTemporarilyUnavailable, "Shutting Down", nil)
-		c.end(causeShutDown)
+	answer, pracked, unacked := c.answerCh, c.reliable.prackedCh(), c.reliable.failedCh()
+	answered := false
+	for {
+		select {
+		case <-answer:
+			if pracked != nil {
+				answer, answered = nil, true // the 200 waits for the PRACK
+				continue
+			}
+			c.reliable.stopIfAny()
+			c.answerIncoming(plan)
+			return
+		case <-pracked:
+			pracked = nil
+			if answered {
+				c.reliable.stopIfAny()
+				c.answerIncoming(plan)
+				return
+			}
+		case cause := <-c.rejectCh:
+			c.refuse(603, "Decline", cause)
+			return
+		case <-c.ss.Context().Done():
+			c.reliable.stopIfAny()
+			c.end(causeCallerCancelled)
+			return
+		case <-unacked:
+			c.refuse(sip.StatusInternalServerError, "Provisional Response Not Acknowledged", causeNoPrack)
+			return
+		case <-timeout.C:
+			c.refuse(sip.StatusTemporarilyUnavailable, "Not Answered", causeNotAnswered)
+			return
+		case <-c.a.ctx.Done():
+			c.refuse(sip.StatusTemporarilyUnavailable, "Shutting Down", causeShutDown)
+			return
+		}
 	}
+}
+
+// refuse answers the ringing INVITE with a final failure and ends the call with cause.
+func (c *call) refuse(code int, reason string, cause endCause) {
+	c.reliable.stopIfAny()
+	c.ss.Respond(code, reason, nil)
+	c.end(cause)
 }
 
 // linkFor picks the server link whose client answers a request from server (or, for a stranger, the
@@ -178,6 +235,7 @@ func (c *call) answerIncoming(plan *mediaPlan) {
 	c.media.start()
 	res := sip.NewSDPResponseFromRequest(c.ss.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Supported", supportedOptions))
 	// The dialog exists from our 200 on: the far end may send its next request right after its ACK.
 	dlg, err := dialogFromUAS(c.ss.InviteRequest, res, 1)
 	if err != nil {
@@ -185,9 +243,13 @@ func (c *call) answerIncoming(plan *mediaPlan) {
 		c.end(failedCause("", err))
 		return
 	}
+	if c.reliable != nil {
+		dlg.remoteSeq = max(dlg.remoteSeq, c.reliable.lastSeq()) // the caller's PRACK came in this dialog
+	}
 	c.mu.Lock()
 	c.dlg = dlg
 	c.mu.Unlock()
+	c.answerSessionTimer(c.ss.InviteRequest, res)
 	// WriteResponse retransmits the 200 until the ACK arrives (onAck has handed it to acks by then).
 	if err := c.ss.WriteResponse(res); err != nil {
 		c.end(failedCause("answer not acknowledged", err))

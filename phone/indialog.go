@@ -33,10 +33,15 @@ func (a *Agent) inDialog(req *sip.Request, tx sip.ServerTransaction, established
 }
 
 // onReInvite takes the far end's re-INVITE: an offer is answered as an UPDATE's is (offerResponse); without
-// SDP the far end asks for our offer (offerInAnswer).
+// SDP the far end asks for our offer (offerInAnswer). Either refreshes the session timer (sessiontimer.go),
+// and one asking for less than our Min-SE gets 422.
 func (a *Agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, dlg, ok := a.inDialog(req, tx, true)
 	if !ok {
+		return
+	}
+	if res := a.tooBrief(req); res != nil {
+		tx.Respond(res)
 		return
 	}
 	if len(req.Body()) == 0 {
@@ -46,6 +51,7 @@ func (a *Agent) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res := a.offerResponse(c, req)
 	if res.IsSuccess() {
 		dlg.updateTarget(req.Contact())
+		c.answerSessionTimer(req, res)
 	}
 	tx.Respond(res)
 }
@@ -110,6 +116,7 @@ func (a *Agent) offerInAnswer(c *call, dlg *dialog, req *sip.Request, tx sip.Ser
 	dlg.updateTarget(req.Contact())
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(&sip.ContactHeader{Address: a.contactURI(c.link)})
+	c.answerSessionTimer(req, res)
 	if err := c.answerFromAck(a.respondUntilAck(tx, res, acks, c.done)); err != nil {
 		a.log.Warn("re-INVITE without SDP: no usable answer; media unchanged", "call", c.id, "error", err)
 	}

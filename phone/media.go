@@ -60,6 +60,7 @@ type media struct {
 	dtmf      *dtmfSender
 	dtmfGap   int // audio frames still to send before the next digit
 	onDigit   func(byte)
+	onAudio   func() // the first audio packet arrived (then cleared)
 	recv      receiveStats
 	jb        *audio.JitterBuffer
 	plc       audio.Concealer
@@ -75,9 +76,10 @@ type media struct {
 	rxBuf [1500]byte
 	oob   [128]byte
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started sync.Once
 }
 
 // openMedia binds an RTP/RTCP port pair on ip.
@@ -176,12 +178,21 @@ func (m *media) setAudio(src audio.Source, sink audio.Sink) {
 	}
 }
 
-// start runs the session until close.
+// setOnFirstAudio sets what to do when the first audio packet arrives (early media replacing the ringback).
+func (m *media) setOnFirstAudio(f func()) {
+	m.mu.Lock()
+	m.onAudio = f
+	m.mu.Unlock()
+}
+
+// start runs the session until close; once (early media starts it before the answer).
 func (m *media) start() {
-	enableRxTimestamps(m.rtpConn)
-	enableRxTimestamps(m.rtcpConn)
-	m.wg.Add(1)
-	go m.run()
+	m.started.Do(func() {
+		enableRxTimestamps(m.rtpConn)
+		enableRxTimestamps(m.rtcpConn)
+		m.wg.Add(1)
+		go m.run()
+	})
 }
 
 func (m *media) close() {
@@ -360,6 +371,12 @@ func (m *media) receive(data []byte, from *net.UDPAddr, arrival time.Time) {
 		m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
 		m.jb.Push(pkt.SequenceNumber, append([]byte(nil), pkt.Payload...))
 		m.jb.SetJitter(m.recv.jitterMs())
+		if f := m.onAudio; f != nil {
+			m.onAudio = nil
+			m.mu.Unlock()
+			f()
+			return
+		}
 	}
 	m.mu.Unlock()
 }

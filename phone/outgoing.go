@@ -106,12 +106,15 @@ func (a *Agent) invite(ctx context.Context, server int, target string, respTimeo
 
 // outgoing is what a call's attempts share.
 type outgoing struct {
-	target      string
-	uri         sip.Uri
-	first       int        // the server of the first attempt
-	next        NextServer // the servers of the others
-	respTimeout time.Duration
-	extra       []sip.Header
+	target         string
+	uri            sip.Uri
+	first          int        // the server of the first attempt
+	next           NextServer // the servers of the others
+	respTimeout    time.Duration
+	extra          []sip.Header
+	sessionExpires time.Duration   // the session interval asked for (RFC 4028; raised by a 422)
+	redirects      int             // redirects followed (redirect.go)
+	tried          map[string]bool // the targets tried, by redirectKey
 }
 
 // placeCall is Dial, DialServers, DialVia and invite: the call, then its attempts in runOutgoing.
@@ -140,7 +143,8 @@ func (a *Agent) placeCall(ctx context.Context, next NextServer, target string, r
 	a.track(c, "")
 	c.announce()
 	first := make(chan error, 1)
-	go c.runOutgoing(callCtx, outgoing{target: target, uri: uri, first: server, next: next, respTimeout: respTimeout, extra: extra}, first)
+	go c.runOutgoing(callCtx, outgoing{target: target, uri: uri, first: server, next: next, respTimeout: respTimeout,
+		extra: extra, sessionExpires: a.sessionExpires()}, first)
 	select {
 	case err := <-first:
 		return c.id, err
@@ -175,6 +179,22 @@ func (c *call) runOutgoing(ctx context.Context, o outgoing, first chan<- error) 
 			if err == nil {
 				return // this server has the call, to its end
 			}
+			if rd := (*redirected)(nil); errors.As(err, &rd) {
+				uri, ok := o.follow(rd)
+				if !ok {
+					c.end(causeRedirectLoop)
+					signal(first, nil)
+					return
+				}
+				a.log.Info("call redirected", "call", c.id, "code", rd.code, "to", uri.String())
+				c.retarget(uri)
+				continue // through the same server
+			}
+			if tb := (*intervalTooSmall)(nil); errors.As(err, &tb) {
+				a.log.Info("session interval too small; asking again", "call", c.id, "interval", tb.minSE)
+				o.sessionExpires = tb.minSE
+				continue // through the same server
+			}
 		}
 		failed.Attempts = append(failed.Attempts, DialAttempt{Server: server, Name: name, Err: err})
 		a.log.Info("call attempt failed", "call", c.id, "target", o.target, "server", name, "error", err)
@@ -196,9 +216,10 @@ func (c *call) runOutgoing(ctx context.Context, o outgoing, first chan<- error) 
 	signal(first, failed)
 }
 
-// newInvite builds the INVITE of one attempt, through l, with a Call-ID and From tag of its own.
-func (a *Agent) newInvite(l *serverLink, uri sip.Uri, body []byte, extra []sip.Header) *sip.Request {
-	req := sip.NewRequest(sip.INVITE, uri)
+// newRequest builds a request of ours outside any dialog, to uri through l: From the account (with a tag
+// of its own), a new Call-ID ending in suffix, CSeq 1.
+func (a *Agent) newRequest(l *serverLink, method sip.RequestMethod, uri sip.Uri, suffix string) *sip.Request {
+	req := sip.NewRequest(method, uri)
 	a.address(req, l)
 	acc := a.opts.Account
 	from := &sip.FromHeader{DisplayName: acc.DisplayName, Address: sip.Uri{Scheme: "sip", User: acc.User, Host: acc.Domain},
@@ -206,13 +227,21 @@ func (a *Agent) newInvite(l *serverLink, uri sip.Uri, body []byte, extra []sip.H
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: uri})
-	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@stayline")
+	callID := sip.CallIDHeader(sip.GenerateTagN(24) + suffix)
 	req.AppendHeader(&callID)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
 	maxfwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxfwd)
+	return req
+}
+
+// newInvite builds the INVITE of one attempt, through l, with a Call-ID and From tag of its own.
+func (a *Agent) newInvite(l *serverLink, uri sip.Uri, body []byte, sessionExpires time.Duration, extra []sip.Header) *sip.Request {
+	req := a.newRequest(l, sip.INVITE, uri, "@stayline")
 	req.AppendHeader(&sip.ContactHeader{Address: a.contactURI(l)})
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("Supported", supportedOptions))
+	a.askSessionTimer(req, sessionExpires, "")
 	req.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	for _, h := range extra {
@@ -240,7 +269,7 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 		m.close()
 		return err
 	}
-	req := a.newInvite(l, o.uri, body, o.extra)
+	req := a.newInvite(l, o.uri, body, o.sessionExpires, o.extra)
 	callID := string(*req.CallID())
 	if err := a.ensureConnection(ctx, l); err != nil {
 		m.close()
@@ -287,12 +316,17 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 				took = true
 				signal(first, nil)
 			}
-			if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
-				c.setState(CallRinging)
+			if r.IsProvisional() {
+				c.provisional(r, cs.InviteRequest)
 			}
 			return nil
 		},
 	})
+	if again := retryOf(err, o.sessionExpires); again != nil {
+		m.close()
+		a.unalias(callID)
+		return again
+	}
 	if err != nil {
 		cause, fault := inviteFailure(err, attemptCtx, savp, l.cfg.Name, o.respTimeout)
 		if fault != nil && !errors.Is(fault, ErrNoResponse) {
@@ -319,18 +353,36 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 		c.end(causeAnswerUnusable)
 		return nil
 	}
+	c.answeredFrom(dlg)
+	c.reached(res)
 	c.mu.Lock()
 	c.dlg = dlg
 	c.mu.Unlock()
-	remote, err := parseSDP(res.Body())
-	if err == nil {
-		err = c.negotiate(remote, false)
-	}
-	if err != nil {
-		c.hangup(failedCause("the far end answered with unusable media", err))
-		return nil
+	// The 2xx's answer wins over early media's; a 2xx without one keeps it (a reliable 183 carried it).
+	if len(res.Body()) > 0 || !c.hadEarlyAnswer() {
+		remote, err := parseSDP(res.Body())
+		if err == nil {
+			err = c.negotiate(remote, false)
+		}
+		if err != nil {
+			c.hangup(failedCause("the far end answered with unusable media", err))
+			return nil
+		}
 	}
 	m.start()
 	c.setState(CallActive)
+	c.takeSessionTimer(res, true)
+	return nil
+}
+
+// retryOf is the final response that sends the call's INVITE again through the same server: a redirect
+// (redirect.go), or a 422 asking for a longer session interval (sessiontimer.go); nil for any other.
+func retryOf(err error, sessionExpires time.Duration) error {
+	if rd := redirectOf(err); rd != nil {
+		return rd
+	}
+	if tb := intervalTooSmallOf(err, sessionExpires); tb != nil {
+		return tb
+	}
 	return nil
 }

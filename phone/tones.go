@@ -20,12 +20,17 @@ func (a *Agent) updateTone(justBusy bool) {
 	a.callsMu.Lock()
 	defer a.callsMu.Unlock()
 	var incoming, ringing, talking bool
+	now := time.Now()
 	for _, c := range a.calls {
 		switch c.info().State {
 		case CallIncoming:
 			incoming = true
 		case CallRinging:
 			ringing = true
+		case CallEarly:
+			c.mu.Lock()
+			ringing = ringing || c.early.wantsRingback(now)
+			c.mu.Unlock()
 		case CallActive, CallHeld:
 			talking = true
 		}

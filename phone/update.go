@@ -8,10 +8,15 @@ import "github.com/emiago/sipgo/sip"
 // onUpdate answers the far end's UPDATE. Without a body it is a session refresh: 200. With an offer it is
 // answered as a re-INVITE's offer is (offerResponse: 200 with our answer and the media set to it, 488 with
 // a Warning to an offer that cannot be taken, 491 while our own offer awaits its answer). An UPDATE of no
-// established call of ours gets 481 (inDialog). Like a re-INVITE it refreshes the far end's target.
+// established call of ours gets 481 (inDialog), one asking for a session interval below our Min-SE 422.
+// Like a re-INVITE it refreshes the far end's target and the session timer.
 func (a *Agent) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	c, dlg, ok := a.inDialog(req, tx, true)
 	if !ok {
+		return
+	}
+	if res := a.tooBrief(req); res != nil {
+		tx.Respond(res)
 		return
 	}
 	var res *sip.Response
@@ -23,6 +28,7 @@ func (a *Agent) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if res.IsSuccess() {
 		dlg.updateTarget(req.Contact())
+		c.answerSessionTimer(req, res) // a refresh of the session timer (sessiontimer.go)
 	}
 	if err := tx.Respond(res); err != nil {
 		a.log.Info("answer UPDATE", "call", c.id, "status", res.StatusCode, "error", err)
