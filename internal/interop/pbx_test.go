@@ -1,0 +1,106 @@
+package interop
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"stayline/config"
+	"stayline/lab"
+	"stayline/lab/labtest"
+	"stayline/phone"
+)
+
+// pbxInterval is the lab PBX's session interval (lab.ServerOptions.SessionExpires): 90 s, RFC 4028's
+// floor and what PBXs commonly enforce; STAYLINE_PBX_INTERVAL (seconds) shortens it when trying things out.
+func pbxInterval() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("STAYLINE_PBX_INTERVAL")); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return 90 * time.Second
+}
+
+// waitCall waits for a call event of id in state, failing on an end it does not wait for.
+func waitCall(t *testing.T, a *phone.Agent, id string, state phone.CallState, within time.Duration) phone.CallInfo {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind != phone.EventCall || ev.Call.ID != id {
+				continue
+			}
+			if ev.Call.State == state {
+				return ev.Call
+			}
+			if ev.Call.State == phone.CallEnded {
+				t.Fatalf("call %s ended (%q) while waiting for %s", id, ev.Call.Reason, state)
+			}
+		case <-deadline:
+			t.Fatalf("call %s never %s", id, state)
+		}
+	}
+}
+
+func rxPackets(a *phone.Agent, id string) uint64 {
+	for _, c := range a.Calls() {
+		if c.ID == id {
+			return c.Stats.RxPackets
+		}
+	}
+	return 0
+}
+
+// A PBX that enforces session timers and hides its topology (Kamailio with sst at 90 s and topoh): a call
+// to a real far end that knows nothing of timers (baresip) is refreshed by the phone, which the PBX made
+// the refresher, and survives two session intervals, media flowing to the end. Without the phone's
+// refreshes the PBX ends it (BYE both ways) after one interval: this test then fails.
+func TestLivePBXSessionTimerAndHiddenTopology(t *testing.T) {
+	interval := pbxInterval()
+	k := labtest.Server(t, "home", lab.ServerOptions{SessionExpires: int(interval / time.Second), HideTopology: true})
+	bs := labtest.Baresip(t, "1003", k.Addr())
+	a, err := phone.Start(phone.Options{Account: config.Account{User: "1001", Password: lab.Password, Domain: "127.0.0.1"},
+		Servers: []config.Server{{Name: "home", Address: k.Addr(), Transport: config.TransportUDP}},
+		Listen:  "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Register(ctx, 0, time.Minute, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Dial(ctx, 0, "1003", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, phone.CallRinging, 5*time.Second)
+	if _, err := bs.Command("accept", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, phone.CallActive, 5*time.Second)
+	deadline := time.After(2*interval + 5*time.Second)
+	for waiting := true; waiting; {
+		select {
+		case ev := <-a.Events():
+			if ev.Kind == phone.EventCall && ev.Call.ID == id && ev.Call.State == phone.CallEnded {
+				t.Fatalf("the call ended within two %s intervals: %q", interval, ev.Call.Reason)
+			}
+		case <-deadline:
+			waiting = false
+		}
+	}
+	before := rxPackets(a, id)
+	time.Sleep(time.Second)
+	if after := rxPackets(a, id); after < before+20 {
+		t.Fatalf("media after two intervals: %d packets in a second", after-before)
+	}
+	if err := a.Hangup(id, "done"); err != nil {
+		t.Fatal(err)
+	}
+}
