@@ -69,7 +69,7 @@ func (m *Manager) callStatus() []CallStatus {
 	for _, ci := range m.agent.Calls() {
 		out = append(out, CallStatus{ID: ci.ID, State: CallState(ci.State), Remote: ci.Remote, Codec: ci.Stats.Codec,
 			RxPackets: ci.Stats.RxPackets, TxPackets: ci.Stats.TxPackets, Lost: ci.Stats.Lost, JitterMs: ci.Stats.JitterMs,
-			SRTP: ci.Stats.SRTP})
+			SRTP: ci.Stats.SRTP, FirstAudioMs: float64(ci.Stats.FirstAudio.Microseconds()) / 1000})
 	}
 	sort.Slice(out, func(i, j int) bool { return CallIDLess(out[i].ID, out[j].ID) })
 	return out

@@ -156,6 +156,9 @@ type CallStatus struct {
 	Lost      uint64    `json:"lost"`
 	JitterMs  float64   `json:"jitter_ms"`
 	SRTP      string    `json:"srtp,omitempty"` // the SRTP suite protecting the call; absent: plain RTP
+	// FirstAudioMs is how long the call's first audio packet took from its arrival to the speaker (early
+	// media included); absent until it played.
+	FirstAudioMs float64 `json:"first_audio_ms,omitempty"`
 }
 
 // StatusEvent answers the status command.

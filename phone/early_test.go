@@ -2,11 +2,15 @@ package phone
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"stayline/audio"
 	"stayline/config"
@@ -146,4 +150,58 @@ func TestLiveRedirectIsFollowedAndALoopEnds(t *testing.T) {
 			t.Fatalf("SIPp exited %d:\n%s", code, b)
 		}
 	}
+}
+
+// A 183 whose SDP cannot be used (garbage, then an offer of no codec of ours) changes nothing: the call
+// rings, with no early media and no crash, and the 200's usable answer makes it active.
+func TestUnusableEarlySDPKeepsTheCallRinging(t *testing.T) {
+	server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	a := startPhone(t, Options{Servers: []config.Server{{Name: "home", Address: server.LocalAddr().String(), Transport: config.TransportUDP}},
+		Codecs: []string{"PCMU"}})
+	go a.Dial(context.Background(), 0, "1002", 2*time.Second)
+	server.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 65536)
+	n, from, err := server.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("the phone's INVITE: %v", err)
+	}
+	msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := msg.(*sip.Request)
+	respond := func(code int, reason, body string) {
+		t.Helper()
+		res := sip.NewResponseFromRequest(inv, code, reason, nil)
+		res.To().Params.Add("tag", "far")
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: "127.0.0.1", Port: server.LocalAddr().(*net.UDPAddr).Port}})
+		if body != "" {
+			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			res.SetBody([]byte(body))
+		}
+		if _, err := server.WriteToUDP([]byte(res.String()), from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdp := func(pt int, name string) string {
+		return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\n", pt, pt, name)
+	}
+	respond(183, "Session Progress", "this is no SDP\r\n")
+	id := waitCall(t, a, "", CallRinging, 3*time.Second).ID
+	respond(183, "Session Progress", sdp(18, "G729"))
+	time.Sleep(200 * time.Millisecond)
+	for _, c := range a.Calls() {
+		if c.ID == id && c.State != CallRinging {
+			t.Fatalf("after two unusable 183s the call is %s, want ringing", c.State)
+		}
+	}
+	respond(200, "OK", sdp(0, "PCMU"))
+	if c := waitCall(t, a, id, CallActive, 3*time.Second); c.Stats.Codec != "PCMU" {
+		t.Fatalf("answered with codec %q, want the 200's PCMU", c.Stats.Codec)
+	}
+	a.Hangup(id, "done")
 }

@@ -3,6 +3,7 @@ package phone
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -217,36 +218,54 @@ func (a *Agent) setHold(id string, hold bool) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.dlg == nil || c.state == CallEnded || c.sdp.held == hold || c.sdp.pending {
+	var inv *sip.Request
+	var res *sip.Response
+	var dlg *dialog
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		if c.dlg == nil || c.state == CallEnded || c.sdp.held == hold || c.sdp.pending {
+			c.mu.Unlock()
+			return fmt.Errorf("call %s cannot be %s now", id, map[bool]string{true: "held", false: "resumed"}[hold])
+		}
+		body, err := c.sdp.reoffer(c.link.local, c.media.Port(), hold)
+		dlg = c.dlg
 		c.mu.Unlock()
-		return fmt.Errorf("call %s cannot be %s now", id, map[bool]string{true: "held", false: "resumed"}[hold])
-	}
-	body, err := c.sdp.reoffer(c.link.local, c.media.Port(), hold)
-	dlg := c.dlg
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(a.ctx, 2*a.requestTimeout()+time.Second)
-	defer cancel()
-	inv, res, err := a.sendInDialog(ctx, c.link, dlg, sip.INVITE, func(r *sip.Request) {
-		r.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		r.SetBody(body)
-	})
-	if err == nil && !res.IsSuccess() {
-		err = fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, 2*a.requestTimeout()+time.Second)
+		inv, res, err = a.sendInDialog(ctx, c.link, dlg, sip.INVITE, func(r *sip.Request) {
+			r.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			r.SetBody(body)
+		})
+		cancel()
+		if err == nil && res.StatusCode == sip.StatusRequestPending && attempt == 0 {
+			// Glare: the far end's own offer crossed ours. Once it is settled, ours again (RFC 3261 §14.1).
+			c.mu.Lock()
+			c.sdp.withdraw(!hold)
+			c.mu.Unlock()
+			a.log.Info("re-INVITE met the far end's (491); trying again", "call", id)
+			select {
+			case <-time.After(c.glareWait()):
+			case <-c.done:
+				return fmt.Errorf("call %s ended", id)
+			}
+			continue
+		}
+		if err == nil && !res.IsSuccess() {
+			err = fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.sdp.withdraw(!hold)
+			c.mu.Unlock()
+			return err
+		}
+		break
 	}
 	c.mu.Lock()
-	if err != nil {
-		c.sdp.withdraw(!hold)
-	} else {
-		c.sdp.pending = false // the answer is in res: the far end's offers are welcome again
-	}
+	c.sdp.pending = false // the answer is in res: the far end's offers are welcome again
 	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
 	if err := a.writeAck(c.link, dlg.ackFor(inv)); err != nil {
 		a.log.Info("ACK of re-INVITE", "error", err)
 	}
@@ -267,6 +286,15 @@ func (a *Agent) setHold(id string, hold bool) error {
 		c.setState(CallActive)
 	}
 	return nil
+}
+
+// glareWait is how long to wait before offering again after a 491 (RFC 3261 §14.1): 2.1 to 4 s for the
+// dialog's Call-ID owner (the call we placed), up to 2 s for the other side, in steps of 10 ms.
+func (c *call) glareWait() time.Duration {
+	if c.outgoing {
+		return 2100*time.Millisecond + time.Duration(rand.IntN(191))*10*time.Millisecond
+	}
+	return time.Duration(rand.IntN(201)) * 10 * time.Millisecond
 }
 
 func (a *Agent) writeAck(l *serverLink, ack *sip.Request) error {

@@ -31,8 +31,11 @@ type MediaStats struct {
 	Late      uint64 // arrived too late to play
 	Concealed uint64 // ticks played from concealment
 	RxLevel   int    // peak level of the audio received lately (0..32767), for a level meter
-	SRTP      string // the SRTP suite protecting the media, "" for plain RTP
-	Refused   uint64 // packets dropped because they failed SRTP authentication (or replayed)
+	// FirstAudio is how long the first audio packet took from its arrival to its sound handed to the
+	// speaker (the socket's wait for the 20 ms tick and the jitter buffer's depth); 0 until it played.
+	FirstAudio time.Duration
+	SRTP       string // the SRTP suite protecting the media, "" for plain RTP
+	Refused    uint64 // packets dropped because they failed SRTP authentication (or replayed)
 }
 
 // media is one call's RTP session: RTP on an even port, RTCP on the next. Its tick sends one frame and
@@ -60,7 +63,9 @@ type media struct {
 	dtmf      *dtmfSender
 	dtmfGap   int // audio frames still to send before the next digit
 	onDigit   func(byte)
-	onAudio   func() // the first audio packet arrived (then cleared)
+	onAudio   func()        // the first audio packet arrived (then cleared)
+	firstRx   time.Time     // the first audio packet's arrival
+	firstPlay time.Duration // from then to its sound played (MediaStats.FirstAudio)
 	recv      receiveStats
 	jb        *audio.JitterBuffer
 	plc       audio.Concealer
@@ -217,6 +222,7 @@ func (m *media) Stats() MediaStats {
 	js := m.jb.Stats()
 	st.Late, st.Concealed = js.Late, js.Concealed
 	st.RxLevel = int(m.rxLevel)
+	st.FirstAudio = m.firstPlay
 	return st
 }
 
@@ -314,6 +320,9 @@ func (m *media) playFrame() {
 	n := audio.FrameSamples(m.codec)
 	pcm := make([]int16, 0, n)
 	if payload, ok := m.jb.Pop(); ok {
+		if m.firstPlay == 0 && !m.firstRx.IsZero() {
+			m.firstPlay = max(time.Since(m.firstRx), time.Microsecond)
+		}
 		pcm = m.codec.Decode(pcm, payload)
 		m.plc.Good(pcm)
 		peak := 0.0
@@ -371,6 +380,9 @@ func (m *media) receive(data []byte, from *net.UDPAddr, arrival time.Time) {
 		m.recv.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
 		m.jb.Push(pkt.SequenceNumber, append([]byte(nil), pkt.Payload...))
 		m.jb.SetJitter(m.recv.jitterMs())
+		if m.firstRx.IsZero() {
+			m.firstRx = arrival
+		}
 		if f := m.onAudio; f != nil {
 			m.onAudio = nil
 			m.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -262,7 +261,7 @@ func (c *call) sessionExpired() {
 
 // refreshSession sends the refresh of a session the phone refreshes, and acts on its answer: a 2xx runs
 // the timer again as it says; 422 asks again with the far end's Min-SE; 491 tries again after 2.1 to 4 s
-// (RFC 3261 §14.1); 481 and 408 end the call (RFC 4028 §10); an UPDATE the far end does not take gives way
+// (glareWait, RFC 3261 §14.1); 481 and 408 end the call (RFC 4028 §10); an UPDATE the far end does not take gives way
 // to a re-INVITE. No answer at all (the proxy and the far end unreachable: a failover in progress) keeps
 // the call and tries again after a quarter of the interval.
 func (c *call) refreshSession() {
@@ -275,7 +274,7 @@ func (c *call) refreshSession() {
 	res, err := c.sendRefresh(dlg)
 	switch {
 	case errors.Is(err, errOfferPending):
-		c.retryRefresh(2100*time.Millisecond + rand.N(1900*time.Millisecond))
+		c.retryRefresh(c.glareWait())
 	case err != nil:
 		c.a.log.Info("session refresh not answered; the call stays", "call", c.id, "error", err)
 		c.retryRefresh(max(interval/4, time.Second))
@@ -289,7 +288,7 @@ func (c *call) refreshSession() {
 		}
 		c.retryRefresh(0)
 	case res.StatusCode == sip.StatusRequestPending:
-		c.retryRefresh(2100*time.Millisecond + rand.N(1900*time.Millisecond))
+		c.retryRefresh(c.glareWait())
 	case res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTimeout:
 		c.hangup(causeSessionGone)
 	default:

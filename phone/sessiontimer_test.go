@@ -155,3 +155,26 @@ func TestLiveCallerSessionTimer(t *testing.T) {
 		t.Fatalf("SIPp exited %d\n%s", code, sippMessages(caller))
 	}
 }
+
+// Glare (lab/scenarios/uas-glare.xml): the far end answers the phone's hold 491; the phone offers the hold
+// again after RFC 3261's 2.1 to 4 s (it placed the call), and the call is held.
+func TestLiveHoldRetriedAfterGlare(t *testing.T) {
+	a, pbx := timerPBX(t, "uas-glare", 1)
+	id, err := a.Dial(context.Background(), 0, "1002", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, a, id, CallActive, 5*time.Second)
+	start := time.Now()
+	if err := a.Hold(id); err != nil {
+		t.Fatalf("hold after a 491: %v\n%s", err, sippMessages(pbx))
+	}
+	if d := time.Since(start); d < 2100*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("held after %s, want the second offer 2.1 to 4 s after the 491", d)
+	}
+	waitCall(t, a, id, CallHeld, time.Second)
+	waitCall(t, a, id, CallEnded, 5*time.Second)
+	if code := pbx.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("SIPp exited %d\n%s", code, sippMessages(pbx))
+	}
+}

@@ -30,6 +30,8 @@ var measurements = []measurement{
 	{"failover.tcp", measureTCP},
 	{"baresip.failover", measureBaresipFailover},
 	{"call.setup", measureCallSetup},
+	{"call.early_media", measureEarlyMedia},
+	{"failover.dial_during_loss", measureDialDuringLoss},
 	{"call.rtp_lost", measureRTPLost},
 	{"call.pacing", measurePacing},
 	{"cpu", measureCPU},
