@@ -11,6 +11,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"stayline/config"
+	"stayline/lab"
 	"stayline/lab/labtest"
 )
 
@@ -181,12 +183,14 @@ func TestParseRAck(t *testing.T) {
 	}
 }
 
-// A caller that requires 100rel (SIPp, lab/scenarios/uac-100rel.xml, straight to the phone): its PRACK of
-// the reliable 180 gets 200, the call is answered after it, talks, and the caller hangs up.
+// A caller that requires 100rel (SIPp, lab/scenarios/uac-100rel.xml, through Kamailio): its PRACK of the
+// reliable 180 gets 200, the call is answered after it, talks, and the caller hangs up.
 func TestLiveCallerRequiring100rel(t *testing.T) {
-	a := rawPhone(t)
+	k := labtest.Server(t, "home", lab.ServerOptions{})
+	a := startPhone(t, Options{Account: config.Account{Password: lab.Password}, Servers: []config.Server{srv("home", k, config.TransportUDP)}})
+	mustRegister(t, a)
 	mport := mediaPortPair(t)
-	caller := labtest.SIPp(t, "uac-100rel", "-m", "1", "-s", "1001", "-rtp_echo", "-mp", strconv.Itoa(mport), "-d", "500", a.Listen())
+	caller := labtest.SIPp(t, "uac-100rel", "-m", "1", "-s", "1001", "-rtp_echo", "-mp", strconv.Itoa(mport), "-d", "500", k.Addr())
 	fail := func(format string, args ...any) {
 		t.Helper()
 		b, _ := os.ReadFile(caller.MessagesFile())
