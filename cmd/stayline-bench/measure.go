@@ -36,6 +36,7 @@ var measurements = []measurement{
 	{"call.pacing", measurePacing},
 	{"cpu", measureCPU},
 	{"rss.gui", measureGUI},
+	{"idle.wakeups", measureIdleWakeups},
 }
 
 func below(limit float64) func(float64) bool { return func(v float64) bool { return v <= limit } }
