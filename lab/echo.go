@@ -43,6 +43,9 @@ type EchoOptions struct {
 	MaxCall time.Duration
 	// Logger gets a line per request and per call; nil discards them.
 	Logger *slog.Logger
+	// OnRTP, when set, is told the arrival time of every RTP packet the echo receives (the bench's
+	// side-by-side pacing measure); it must be quick.
+	OnRTP func(at time.Time)
 }
 
 // Echo is the lab's echo test: a SIP user agent on UDP and TCP that answers every INVITE and echoes the
@@ -268,6 +271,9 @@ func (e *Echo) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	e.respond(req, tx, 100, "Trying", nil)
 	m, err := openEchoMedia(e.ip)
+	if err == nil {
+		m.onRTP = e.opts.OnRTP
+	}
 	if err != nil {
 		e.log.Warn("no media port", "error", err)
 		e.respond(req, tx, 500, "Server Internal Error", nil)

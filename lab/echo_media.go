@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/sdp/v3"
 )
@@ -18,6 +19,7 @@ type echoMedia struct {
 	rtp, rtcp *net.UDPConn
 	sending   atomic.Bool
 	rx, tx    atomic.Uint64
+	onRTP     func(at time.Time) // EchoOptions.OnRTP
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -58,6 +60,9 @@ func (m *echoMedia) run() {
 			}
 			if !isRTP(buf[:n]) {
 				continue
+			}
+			if m.onRTP != nil {
+				m.onRTP(time.Now())
 			}
 			m.rx.Add(1)
 			if m.sending.Load() {

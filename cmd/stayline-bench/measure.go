@@ -34,6 +34,7 @@ var measurements = []measurement{
 	{"failover.dial_during_loss", measureDialDuringLoss},
 	{"call.rtp_lost", measureRTPLost},
 	{"call.pacing", measurePacing},
+	{"call.pacing_vs_baresip", measurePacingVsBaresip},
 	{"cpu", measureCPU},
 	{"rss.gui", measureGUI},
 	{"idle.wakeups", measureIdleWakeups},
