@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -262,4 +263,38 @@ func mirror(d string) string {
 		return "inactive"
 	}
 	return "sendrecv"
+}
+
+func (c *echoCall) direction() string {
+	if c.media.sending.Load() {
+		return "sends"
+	}
+	return "silent"
+}
+
+// answer makes the SDP for a 200: the answer to offer, or an offer of our own when there is none (the
+// answer then comes in the ACK). It sets what the media sends. code is 200, or the failure to answer.
+func (c *echoCall) answer(offer []byte) (body []byte, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	build := func(version uint64) ([]byte, string, error) {
+		if len(offer) == 0 {
+			b, err := echoOffer(c.e.ip.String(), c.media.port(), c.sessionID, version)
+			return b, "sendrecv", err
+		}
+		return echoAnswer(offer, c.e.ip.String(), c.media.port(), c.sessionID, version)
+	}
+	b, dir, err := build(c.version)
+	if err != nil {
+		c.e.log.Info("offer refused", "error", err)
+		return nil, 488, "Not Acceptable Here"
+	}
+	// RFC 3264 §8: the same version for the same description, the next one for a change.
+	if c.lastSDP != nil && !bytes.Equal(b, c.lastSDP) {
+		c.version++
+		b, dir, _ = build(c.version)
+	}
+	c.lastSDP = b
+	c.media.sending.Store(dir == "sendrecv" || dir == "sendonly")
+	return b, 200, ""
 }
