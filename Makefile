@@ -12,8 +12,9 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Packages with window or sound-card code run without the race detector; every other package (a new one
 # too, without editing this file) runs under it.
-OTHER_PKGS := ./audio/... ./app/... ./assets/... .
-RACE_PKGS = $$($(GO) list ./... | grep -v -x -e stayline -e 'stayline/app.*' -e 'stayline/audio.*' -e 'stayline/assets.*')
+OTHER_PKGS := ./audio/... ./app/... ./assets/... ./internal/soundtest/... .
+RACE_PKGS = $$($(GO) list ./... | grep -v -x -e stayline -e 'stayline/app.*' -e 'stayline/audio.*' -e 'stayline/assets.*' \
+	-e 'stayline/internal/soundtest')
 
 .PHONY: all build run test vet fmt-check deps-run deps-test lab-up lab-down lab-status lab-kill-home \
 	lab-start-home lab-kill-alternate lab-start-alternate package package-windows windows windows-start windows-wait bench fleet fuzz clean
@@ -135,11 +136,12 @@ package: deps-run
 	tar -cJf $(BIN)/release/Stayline.tar.xz -C $(BIN)/release/unpacked stayline && rm -rf $(BIN)/release/unpacked
 	@ls -l $(BIN)/release/*.tar.xz
 
-# Windows, cross-compiled with mingw-w64 (Debian's gcc-mingw-w64-x86-64). Opus is left out (-tags noopus:
-# Debian has no libopus for mingw), so Windows offers G.711 and G.722.
+# Windows, cross-compiled with mingw-w64 (Debian's gcc-mingw-w64-x86-64). Opus and speexdsp are left out
+# (-tags noopus,nospeexdsp: Debian has neither for mingw), so Windows offers G.711 and G.722, and its
+# microphone has no echo canceller of the phone's own (README.md, "Calls and audio").
 WINDOWS_ENV := CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc
 windows: deps-windows
-	$(WINDOWS_ENV) CGO_CFLAGS="-O2 -g -w" $(GO) build -tags noopus -ldflags '$(LDFLAGS) -H windowsgui' -o $(BIN)/stayline.exe .
+	$(WINDOWS_ENV) CGO_CFLAGS="-O2 -g -w" $(GO) build -tags noopus,nospeexdsp -ldflags '$(LDFLAGS) -H windowsgui' -o $(BIN)/stayline.exe .
 	@echo "built $(BIN)/stayline.exe"
 
 deps-windows:
@@ -152,7 +154,7 @@ package-windows: deps-windows
 	$(GO) install $(FYNE_TOOL)
 	rm -rf $(BIN)/release/windows && mkdir -p $(BIN)/release/windows
 	cp FyneApp.toml $(BIN)/release/FyneApp.toml.keep
-	$(WINDOWS_ENV) $$($(GO) env GOPATH)/bin/fyne package -os windows --tags noopus --release \
+	$(WINDOWS_ENV) $$($(GO) env GOPATH)/bin/fyne package -os windows --tags noopus,nospeexdsp --release \
 		--name Stayline --app-id net.stayline.phone --icon $(CURDIR)/assets/icon.png; \
 		st=$$?; cp $(BIN)/release/FyneApp.toml.keep FyneApp.toml; rm -f fyne.syso; exit $$st
 	mv Stayline.exe $(BIN)/release/windows/Stayline.exe

@@ -53,6 +53,8 @@ type Settings struct {
 	Holddown, Expires         *widget.Entry
 	BackoffBase, BackoffMax   *widget.Entry
 	Backend, Input, Output    *widget.Select
+	Ringer                    *widget.Select // where the phone rings (audio.ringer)
+	RingVolume                *widget.Slider // audio.ring_volume, percent
 	SRTP                      *widget.Select
 	DNS, Spread               *widget.Entry
 	Codecs                    map[string]*widget.Check
@@ -212,6 +214,11 @@ func (s *Settings) audioTab(cfg *config.Config) fyne.CanvasObject {
 	s.Output = widget.NewSelect(deviceChoices(outs, cfg.Audio.Output), nil)
 	s.Input.SetSelected(orDefault(cfg.Audio.Input))
 	s.Output.SetSelected(orDefault(cfg.Audio.Output))
+	s.Ringer = widget.NewSelect(ringerChoices(outs, cfg.Audio.Ringer), nil)
+	s.Ringer.SetSelected(orSpeaker(cfg.Audio.Ringer))
+	s.RingVolume = widget.NewSlider(0, 100)
+	s.RingVolume.Step = 5
+	s.RingVolume.SetValue(float64(cfg.Audio.RingVolume))
 	var codecs []fyne.CanvasObject
 	for _, n := range codecNames {
 		c := widget.NewCheck(n, nil)
@@ -222,7 +229,8 @@ func (s *Settings) audioTab(cfg *config.Config) fyne.CanvasObject {
 	s.SRTP = widget.NewSelect([]string{"offer", "require", "off"}, nil)
 	s.SRTP.SetSelected(cfg.Audio.SRTP)
 	form := widget.NewForm(widget.NewFormItem("Sound", s.Backend), widget.NewFormItem("Microphone", s.Input),
-		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Codecs", container.NewGridWithColumns(2, codecs...)),
+		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Ring on", s.Ringer),
+		widget.NewFormItem("Ring volume", s.RingVolume), widget.NewFormItem("Codecs", container.NewGridWithColumns(2, codecs...)),
 		widget.NewFormItem("Encryption (SRTP)", s.SRTP))
 	if err == nil {
 		return form
@@ -240,6 +248,45 @@ func deviceChoices(listed []string, configured string) []string {
 		out = append(out, configured)
 	}
 	return out
+}
+
+// sameAsSpeaker is how the ringer's list shows "" (ring where calls play).
+const sameAsSpeaker = "Same as the speaker"
+
+// ringerChoices are where the phone may ring: where calls play, or any output device.
+func ringerChoices(listed []string, configured string) []string {
+	out := append([]string{sameAsSpeaker}, listed...)
+	if configured != "" && !slices.Contains(out, configured) {
+		out = append(out, configured)
+	}
+	return out
+}
+
+func orSpeaker(name string) string {
+	if name == "" {
+		return sameAsSpeaker
+	}
+	return name
+}
+
+// RefreshDevices lists the devices again (one was plugged in or removed while the settings are open),
+// keeping what is chosen.
+func (s *Settings) RefreshDevices() {
+	ins, outs, err := s.store.AudioDevices()
+	if err != nil {
+		return
+	}
+	for _, d := range []struct {
+		sel     *widget.Select
+		choices func(string) []string
+		name    func(string) string
+	}{{s.Input, func(c string) []string { return deviceChoices(ins, c) }, deviceName},
+		{s.Output, func(c string) []string { return deviceChoices(outs, c) }, deviceName},
+		{s.Ringer, func(c string) []string { return ringerChoices(outs, c) }, ringerName}} {
+		chosen := d.sel.Selected
+		d.sel.SetOptions(d.choices(d.name(chosen)))
+		d.sel.SetSelected(chosen)
+	}
 }
 
 func orDefault(name string) string {
@@ -371,6 +418,7 @@ func (s *Settings) collect() (*config.Config, error) {
 	}
 	cfg.Audio.Backend, cfg.Audio.SRTP = s.Backend.Selected, s.SRTP.Selected
 	cfg.Audio.Input, cfg.Audio.Output = deviceName(s.Input.Selected), deviceName(s.Output.Selected)
+	cfg.Audio.Ringer, cfg.Audio.RingVolume = ringerName(s.Ringer.Selected), int(s.RingVolume.Value)
 	cfg.Audio.Codecs = nil
 	for _, n := range codecNames {
 		if s.Codecs[n].Checked {
@@ -393,6 +441,13 @@ func number(name string, e *widget.Entry) (int, error) {
 
 func deviceName(shown string) string {
 	if shown == systemDefault {
+		return ""
+	}
+	return shown
+}
+
+func ringerName(shown string) string {
+	if shown == sameAsSpeaker {
 		return ""
 	}
 	return shown
@@ -438,6 +493,12 @@ func (w *Window) ShowSettings(store SettingsStore) *Settings {
 	cancel := widget.NewButton("Cancel", func() { d.Hide() })
 	d = dialog.NewCustomWithoutButtons("Settings", container.NewBorder(nil, container.NewHBox(cancel, save), nil, nil, s.Content), w.Win)
 	d.Resize(dialogSize(w.Win, fyne.NewSize(560, 700)))
+	w.settings = s // lists the devices again when they change (sounddevices.go)
+	d.SetOnClosed(func() {
+		if w.settings == s {
+			w.settings = nil
+		}
+	})
 	d.Show()
 	return s
 }

@@ -130,6 +130,7 @@ type Window struct {
 	ConfigDialog  *dialog.ConfirmDialog
 	problemDialog dialog.Dialog
 	QuitDialog    *dialog.ConfirmDialog // the open "quit?" or "log off?" question (tests answer it)
+	settings      *Settings             // the open settings (sounddevices.go lists their devices again)
 }
 
 // New builds the window for ctl (the manager) and sound on a.
@@ -153,6 +154,7 @@ func New(a fyne.App, ctl Controller, sound Sound, opts Options) *Window {
 		w.setTray(opts.Tray)
 	}
 	w.Win.SetCloseIntercept(w.close)
+	w.followDevices()
 	w.render()
 	return w
 }
@@ -184,6 +186,7 @@ func (w *Window) SetController(ctl Controller, sound Sound) {
 	w.model = NewModel()
 	w.model.Timeline, w.model.LastDial = timeline, last
 	w.ctl, w.sound = ctl, sound
+	w.followDevices()
 	w.bind(ctl)
 	w.render()
 }
