@@ -76,6 +76,7 @@ var forbidden = map[string][]string{
 	"audio":    {"stayline/phone", "stayline/failover", "stayline/app"},
 	"history":  {"stayline/phone", "stayline/app"},
 	"config":   {"stayline/phone", "stayline/failover", "stayline/app", "stayline/audio"},
+	"netwatch": {"stayline/phone", "stayline/failover", "stayline/app", "stayline/audio", "stayline/config"},
 }
 
 func TestImportsRunOneWay(t *testing.T) {
