@@ -75,6 +75,8 @@ type Model struct {
 	LoggedOff bool
 	// Missing lists the features the server in use does not offer (from the status), for the banner.
 	Missing []string
+	// Reach says where each registered server reaches the phone (from the status; reach.go).
+	Reach []string
 }
 
 // NewModel is the model before any event: acquiring service.
@@ -106,6 +108,8 @@ func (m *Model) Apply(ev failover.Event, at time.Time) {
 		m.Message = e.Reason
 	case *failover.ErrorEvent:
 		m.Message = e.Reason
+	case *failover.NetworkEvent:
+		m.Message = "Network changed: re-registering (" + e.Reason + ")"
 	case *failover.MWIEvent:
 		m.MWI = e.Waiting
 	case *failover.CallEvent:
@@ -144,7 +148,7 @@ func (m *Model) ApplyStatus(st failover.StatusEvent) {
 			c.Codec, c.Lost, c.JitterMs, c.Rx, c.SRTP = cs.Codec, cs.Lost, cs.JitterMs, cs.RxPackets, cs.SRTP
 		}
 	}
-	m.Missing = nil
+	m.Missing, m.Reach = nil, reachLines(st.Registrations)
 	for _, r := range st.Registrations {
 		if r.Active {
 			m.Missing = missingFeatures(r.Features)

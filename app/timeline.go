@@ -19,6 +19,7 @@ type TimelineView struct {
 	Header  *fyne.Container   // the column names
 	Rows    []*fyne.Container // one a stage change, oldest first
 	Empty   *widget.Label     // "No stage changes yet", shown instead of the rows
+	Reach   *widget.Label     // where the phone is reachable (Model.ReachText), hidden when registered nowhere
 	Copy    *widget.Button
 	Content fyne.CanvasObject
 	Dialog  dialog.Dialog
@@ -199,6 +200,11 @@ func (w *Window) ShowTimeline() *TimelineView {
 	now := w.opts.Now()
 	text := w.model.TimelineText(now)
 	v := newTimelineView(timelineRows(w.model.Timeline, now))
+	if reach := w.model.ReachText(); reach != "" {
+		v.Reach.SetText(reach)
+		v.Reach.Show()
+		text += "\n" + reach + "\n"
+	}
 	v.Copy.OnTapped = func() { w.app.Clipboard().SetContent(text) }
 	v.Dialog = dialog.NewCustom("Failover timeline", "Close", v.Content, w.Win)
 	v.Dialog.Resize(dialogSize(w.Win, fyne.NewSize(560, 600)))
@@ -214,7 +220,9 @@ func newTimelineView(rows []timelineRow) *TimelineView {
 	reasonHeader := widget.NewLabelWithStyle("Reason", fyne.TextAlignLeading, fyne.TextStyle{Bold: true, Italic: true})
 	v := &TimelineView{Empty: widget.NewLabel("No stage changes yet"),
 		Header: tightVBox(timelineLine(cols, timelineHeader, bold), reasonHeader, widget.NewSeparator()),
-		Copy:   widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), nil)}
+		Copy:   widget.NewButtonWithIcon("Copy", theme.ContentCopyIcon(), nil), Reach: widget.NewLabel("")}
+	v.Reach.Wrapping = fyne.TextWrapWord
+	v.Reach.Hide()
 	list := container.NewVBox()
 	for _, r := range rows {
 		row := timelineRowView(cols, r)
@@ -229,6 +237,6 @@ func newTimelineView(rows []timelineRow) *TimelineView {
 	} else {
 		v.Empty.Hide()
 	}
-	v.Content = container.NewBorder(nil, container.NewHBox(v.Copy, layout.NewSpacer()), nil, nil, body)
+	v.Content = container.NewBorder(nil, container.NewVBox(v.Reach, container.NewHBox(v.Copy, layout.NewSpacer())), nil, nil, body)
 	return v
 }

@@ -93,6 +93,12 @@ func (c *Config) check() error {
 		}
 	}
 
+	if c.NAT.STUN != "" {
+		if err := checkHostPort(c.NAT.STUN); err != nil {
+			return bad("nat.stun", "%v (e.g. \"stun.example.com:3478\")", err)
+		}
+	}
+
 	f := c.Failover
 	if err := f.Registration.Valid(); err != nil {
 		return bad("failover.registration", "%v", err)
@@ -155,6 +161,19 @@ func (c *Config) check() error {
 	default:
 		return bad("audio.srtp", "%q is not one of offer, require, off", c.Audio.SRTP)
 	}
+	switch c.Audio.EchoCancel {
+	case "auto", "on", "off":
+	default:
+		return bad("audio.echo_cancel", "%q is not one of auto, on, off", c.Audio.EchoCancel)
+	}
+	if c.Audio.RingVolume < 0 || c.Audio.RingVolume > 100 {
+		return bad("audio.ring_volume", "%d is not a volume from 0 to 100 (percent)", c.Audio.RingVolume)
+	}
+	for _, d := range [][2]string{{"audio.input", c.Audio.Input}, {"audio.output", c.Audio.Output}, {"audio.ringer", c.Audio.Ringer}} {
+		if strings.ContainsAny(d[1], "\x00\r\n") {
+			return bad(d[0], "%q: a device name has no control characters", d[1])
+		}
+	}
 	return nil
 }
 
@@ -214,6 +233,39 @@ func checkAddress(addr string) error {
 		host = h
 	}
 	return checkHost(host)
+}
+
+// NATUDPTimeout is how long a NAT commonly keeps an idle UDP mapping (Linux's conntrack for a flow seen one
+// way; many home routers). A keep-alive interval must stay well under it for calls to keep arriving behind
+// a NAT (docs/ARCHITECTURE.md, "NAT").
+const NATUDPTimeout = 30 * time.Second
+
+// natKeepaliveWarning warns when a UDP server's keep-alives come too seldom to keep a NAT's mapping open:
+// more than 25 s apart, five short of the common 30 s timeout.
+func (c *Config) natKeepaliveWarning() string {
+	interval := c.Failover.KeepaliveInterval.D()
+	if interval <= NATUDPTimeout-5*time.Second {
+		return ""
+	}
+	for _, s := range c.Servers {
+		if s.Transport == TransportUDP {
+			return fmt.Sprintf("failover.keepalive_interval %s: behind a NAT, whose UDP mappings commonly expire after %s "+
+				"idle, incoming calls may stop arriving between keep-alives; 25s or less keeps them open", interval, NATUDPTimeout)
+		}
+	}
+	return ""
+}
+
+// checkHostPort accepts host:port with a host name or IP address and a port from 1 to 65535.
+func checkHostPort(addr string) error {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", addr)
+	}
+	return checkHost(h)
 }
 
 func knownCodec(name string) bool {

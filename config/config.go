@@ -23,6 +23,7 @@ type Config struct {
 	SIP      SIP      `toml:"sip"`
 	Calls    Calls    `toml:"calls"`
 	Audio    Audio    `toml:"audio"`
+	NAT      NAT      `toml:"nat,omitempty"`
 
 	// Warnings are things the file does that work but should be changed (a password in the file).
 	Warnings []string `toml:"-"`
@@ -98,6 +99,14 @@ type SIP struct {
 	DNS string `toml:"dns,omitempty"`
 }
 
+// NAT holds how the phone finds the address it is reachable at from outside a NAT (docs/ARCHITECTURE.md,
+// "NAT"). The registrar's own word (RFC 3581 received/rport) needs no setting.
+type NAT struct {
+	// STUN is a STUN server (host:port, RFC 5389/8489) asked for the public address of each call's media;
+	// empty: none, the media address is the one the registrar saw.
+	STUN string `toml:"stun,omitempty"`
+}
+
 // Calls holds call-handling settings.
 type Calls struct {
 	Emergency []string `toml:"emergency"`
@@ -119,6 +128,17 @@ type Audio struct {
 	// SRTP is the media security policy: "offer" (SRTP when the far end takes it), "require" (encrypted
 	// calls only; others are refused with the reason) or "off".
 	SRTP string `toml:"srtp"`
+	// Ringer is the device the phone rings on ("" = the output device): the speakers can ring while
+	// calls go to a headset.
+	Ringer string `toml:"ringer,omitempty"`
+	// RingVolume is the ringtone's volume in percent, 0 to 100.
+	RingVolume int `toml:"ring_volume"`
+	// EchoCancel is the microphone's echo canceller (audio/dsp): "auto" (on, except when the output
+	// device's name says it is worn: a headset, headphones, a handset), "on" or "off".
+	EchoCancel string `toml:"echo_cancel"`
+	// NoiseSuppression is the microphone's noise suppression and automatic gain (audio/dsp). Off, a
+	// steady test tone goes through as it is (on, it is taken for noise and lowered).
+	NoiseSuppression bool `toml:"noise_suppression"`
 }
 
 // Default returns the configuration every file starts from.
@@ -139,7 +159,8 @@ func Default() Config {
 		},
 		SIP:   SIP{Listen: "0.0.0.0:0", OnlyServers: true},
 		Calls: Calls{Emergency: []string{"911", "112"}, Lines: 3},
-		Audio: Audio{Backend: "default", Codecs: []string{"PCMU", "PCMA"}, SRTP: "offer"},
+		Audio: Audio{Backend: "default", Codecs: []string{"PCMU", "PCMA"}, SRTP: "offer", RingVolume: 100,
+			EchoCancel: "auto", NoiseSuppression: true},
 	}
 }
 

@@ -216,3 +216,50 @@ func TestAutoAnswerOption(t *testing.T) {
 		t.Fatalf("auto_answer = \"yes\": %v, want refused on line 9", err)
 	}
 }
+
+// The ringer and its volume: a volume out of range is refused with its line.
+func TestRingVolumeIsCheckedWithItsLine(t *testing.T) {
+	base := "[account]\nuser = \"1001\"\ndomain = \"example.com\"\n[[server]]\nname = \"home\"\naddress = \"127.0.0.1:5060\"\n[audio]\nringer = \"Speakers\"\n"
+	cfg, err := Parse("ok.toml", []byte(base+"ring_volume = 40\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Audio.Ringer != "Speakers" || cfg.Audio.RingVolume != 40 {
+		t.Fatalf("ringer %q at %d%%", cfg.Audio.Ringer, cfg.Audio.RingVolume)
+	}
+	if cfg, err := Parse("default.toml", []byte(base)); err != nil || cfg.Audio.RingVolume != 100 {
+		t.Fatalf("without ring_volume: %v, %+v", err, cfg)
+	}
+	_, err = Parse("bad.toml", []byte(base+"ring_volume = 140\n"))
+	if err == nil || !strings.Contains(err.Error(), "bad.toml:9") || !strings.Contains(err.Error(), "audio.ring_volume") {
+		t.Fatalf("error %v: want bad.toml:9 and audio.ring_volume", err)
+	}
+}
+
+// The echo canceller's switch: auto when absent, on and off as written, anything else refused with its line.
+func TestEchoCancelIsCheckedWithItsLine(t *testing.T) {
+	base := "[account]\nuser = \"1001\"\ndomain = \"example.com\"\n[[server]]\nname = \"home\"\naddress = \"127.0.0.1:5060\"\n[audio]\n"
+	cfg, err := Parse("default.toml", []byte(base))
+	if err != nil || cfg.Audio.EchoCancel != "auto" {
+		t.Fatalf("without echo_cancel: %v, %q, want auto", err, cfg.Audio.EchoCancel)
+	}
+	for _, v := range []string{"on", "off", "auto"} {
+		if cfg, err := Parse("ok.toml", []byte(base+"echo_cancel = \""+v+"\"\n")); err != nil || cfg.Audio.EchoCancel != v {
+			t.Fatalf("echo_cancel = %q: %v", v, err)
+		}
+	}
+	_, err = Parse("bad.toml", []byte(base+"echo_cancel = \"yes\"\n"))
+	if err == nil || !strings.Contains(err.Error(), ":8") || !strings.Contains(err.Error(), "echo_cancel") {
+		t.Fatalf("echo_cancel = \"yes\": %v, want refused on line 8", err)
+	}
+	if !cfg.Audio.NoiseSuppression {
+		t.Fatal("noise_suppression is off by default, want on")
+	}
+	if cfg, err := Parse("ns.toml", []byte(base+"noise_suppression = false\n")); err != nil || cfg.Audio.NoiseSuppression {
+		t.Fatalf("noise_suppression = false: %v, %v", err, cfg.Audio.NoiseSuppression)
+	}
+	_, err = Parse("bool.toml", []byte(base+"echo_cancel = true\n"))
+	if err == nil || !strings.Contains(err.Error(), ":8") {
+		t.Fatalf("echo_cancel = true: %v, want refused on line 8", err)
+	}
+}

@@ -104,6 +104,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf(
 			"%s:%d: the password is stored in the file; prefer the system keyring", name, lines.line("account.password")))
 	}
+	if w := cfg.natKeepaliveWarning(); w != "" {
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s:%d: %s", name, lines.line("failover.keepalive_interval"), w))
+	}
 	return &cfg, nil
 }
 

@@ -21,6 +21,7 @@ type fileConfig struct {
 	SIP      SIP          `toml:"sip"`
 	Calls    Calls        `toml:"calls"`
 	Audio    Audio        `toml:"audio"`
+	NAT      NAT          `toml:"nat,omitempty"`
 }
 
 type fileAccount struct {
@@ -43,6 +44,7 @@ func Marshal(cfg *Config, withPassword bool) ([]byte, error) {
 	f := fileConfig{
 		Account:  fileAccount{User: cfg.Account.User, Domain: cfg.Account.Domain, DisplayName: cfg.Account.DisplayName},
 		Failover: cfg.Failover, SIP: cfg.SIP, Calls: cfg.Calls, Audio: cfg.Audio,
+		NAT: cfg.NAT,
 	}
 	if withPassword {
 		f.Account.Password = cfg.Account.Password

@@ -58,6 +58,9 @@ type RegisteredEvent struct {
 	Header
 	Server  string `json:"server"`
 	Expires int    `json:"expires"` // seconds granted
+	// Contact is the address the registration binds: where the server reaches the phone (its public
+	// address behind a NAT).
+	Contact string `json:"contact,omitempty"`
 }
 
 // UnregisteredEvent: a registration ended.
@@ -143,6 +146,11 @@ type RegistrationStatus struct {
 	Transport  string   `json:"transport"`        // udp, tcp, tls
 	Address    string   `json:"address"`          // host:port
 	Features   []string `json:"features"`         // what it offers
+	// Contact is where the server reaches the phone (behind a NAT the address the server sees); absent
+	// while not registered. MediaAddress is the public address calls through it give for their media,
+	// when known (STUN, or the address the server sees); absent when it is the phone's own.
+	Contact      string `json:"contact,omitempty"`
+	MediaAddress string `json:"media_address,omitempty"`
 }
 
 // CallStatus is one call in a status answer.

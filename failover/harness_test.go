@@ -44,6 +44,7 @@ type fakeAgent struct {
 	health     []string // SetServerHealth calls, "server=up"
 	admission  phone.Admission
 	nextCall   int
+	rebound    phone.Rebound // what Rebind reports (network_test.go)
 }
 
 func newFakeAgent(clk *clock.Fake) *fakeAgent {
@@ -278,7 +279,7 @@ func newHarness(t *testing.T, cfg *config.Config, modes map[int]mode) *harness {
 }
 
 // newHarnessRand starts a manager drawing its random factors from r.
-func newHarnessRand(t *testing.T, cfg *config.Config, modes map[int]mode, r func() float64) *harness {
+func newHarnessRand(t *testing.T, cfg *config.Config, modes map[int]mode, r func() float64, extra ...Option) *harness {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	agent := newFakeAgent(clk)
@@ -286,8 +287,8 @@ func newHarnessRand(t *testing.T, cfg *config.Config, modes map[int]mode, r func
 		agent.set(s, md)
 	}
 	h := &harness{t: t, clk: clk, agent: agent}
-	h.m = New(cfg, agent, WithClock(clk), WithRand(r),
-		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	h.m = New(cfg, agent, append([]Option{WithClock(clk), WithRand(r),
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, extra...)...)
 	h.sub = h.m.Subscribe() // before Start: no event may be missed
 	h.m.Start()
 	go func() {

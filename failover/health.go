@@ -12,6 +12,9 @@ import (
 // markDown records a failure of the server: its registration is gone and it is retried after a backoff
 // (or its Retry-After).
 func (m *Manager) markDown(s *server, why string, retryAfter time.Duration) {
+	if m.networkExcuses(s, why, retryAfter) { // the phone's own network just moved (network.go)
+		return
+	}
 	now := m.clock.Now()
 	wasRegistered := s.registered
 	s.registered = false

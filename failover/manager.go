@@ -109,6 +109,7 @@ type Manager struct {
 	holddown     time.Duration // failback_holddown with this phone's random spread (fixed at New)
 	mwiWaiting   bool          // the lamp
 	mwiRefresh   clock.Timer
+	net          netState // the phone's own network (network.go)
 }
 
 // New makes a Manager for the configuration, using agent for SIP.
@@ -152,6 +153,7 @@ func (m *Manager) Start() {
 		m.agent.SetAdmission(m.admit)
 		m.post(func() {
 			m.setStage(StageTransition, "starting")
+			m.startNetwork()
 			m.reconcile()
 		})
 	})

@@ -122,6 +122,7 @@ func (m *Manager) status() StatusEvent {
 				rs.Features = append(rs.Features, string(f))
 			}
 		}
+		m.reach(s, &rs)
 		st.Registrations = append(st.Registrations, rs)
 	}
 	return st

@@ -266,7 +266,7 @@ func (m *Manager) registerDone(s *server, b phone.Binding, err error) {
 		m.markUp(s)
 		s.stopRefresh()
 		s.refresh = m.after(refreshDelay(b.Expires), func() { m.refreshDue(s) })
-		m.emit("registered", &RegisteredEvent{Server: s.cfg.Name, Expires: int(b.Expires / time.Second)})
+		m.emit("registered", &RegisteredEvent{Server: s.cfg.Name, Expires: int(b.Expires / time.Second), Contact: b.Contact})
 	} else if errors.Is(err, phone.ErrAuth) {
 		m.authFailure(s, err)
 	} else {
@@ -340,6 +340,8 @@ func (m *Manager) onAgentEvent(ev phone.Event) {
 		if s.registered {
 			m.markDown(s, describe(ev.Err), 0)
 		}
+	case phone.EventAddressChanged:
+		m.addressChanged(s)
 	case phone.EventConnectionLost:
 		why := "connection lost"
 		if ev.Err != nil {

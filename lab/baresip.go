@@ -54,6 +54,11 @@ type BaresipOptions struct {
 	Regint int
 	// Transport for the outbound proxies: "" (UDP) or "tcp".
 	Transport string
+	// Netns, when set, runs baresip inside that namespace, listening on its PeerIP (lab.NAT's Internet).
+	Netns *Netns
+	// SndPath, when set, loads baresip's sndfile module, which writes each call's audio there as WAV files:
+	// dump-TIME-dec.wav what it received (decoded), dump-TIME-enc.wav what it sent (aufile cannot record).
+	SndPath string
 }
 
 // StartBaresipWith is StartBaresip with options.
@@ -73,9 +78,13 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 	if err != nil {
 		return nil, err
 	}
+	ip := "127.0.0.1"
+	if opts.Netns != nil {
+		ip = opts.Netns.PeerIP
+	}
 	config := strings.Join([]string{
 		"poll_method epoll",
-		"sip_listen 127.0.0.1:" + strconv.Itoa(sipPort),
+		"sip_listen " + ip + ":" + strconv.Itoa(sipPort),
 		// No sound card: a sine tone in, received audio written to a file.
 		"audio_source ausine,440",
 		"ausrc_srate 48000",
@@ -94,9 +103,12 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 		"module uuid.so", // RFC 5626 outbound needs an instance id
 		"module_app account.so",
 		"module_app menu.so",
-		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(ctrlPort),
+		"ctrl_tcp_listen " + ip + ":" + strconv.Itoa(ctrlPort),
 		"",
 	}, "\n")
+	if opts.SndPath != "" {
+		config += "module sndfile.so\nsnd_path " + opts.SndPath + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
 		return nil, err
 	}
@@ -131,7 +143,11 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "-4", "-f", dir)
+	argv := []string{bin, "-4", "-f", dir}
+	if opts.Netns != nil {
+		argv = opts.Netns.Exec(argv...) // ip netns exec replaces itself with baresip: same pid
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -143,7 +159,7 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 	go func() { cmd.Wait(); close(b.done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ctrlPort)))
+		c, err := net.Dial("tcp", net.JoinHostPort(ip, strconv.Itoa(ctrlPort)))
 		if err == nil {
 			b.ctrl = c
 			break

@@ -53,6 +53,8 @@ type Options struct {
 	// Instance is this installation's RFC 5626 instance id ("urn:uuid:..."), the same from run to run
 	// (config.InstanceID); empty: a new one for this run.
 	Instance string
+	// STUN is a STUN server (host:port) each call's media asks for its public address (nat.go); "": none.
+	STUN string
 }
 
 // Agent is the SIP user agent. Its methods are safe for concurrent use.
@@ -83,6 +85,7 @@ type Agent struct {
 	busyUntil time.Time                // the busy tone plays until then
 	mwi       map[int]*mwiSubscription // message-summary subscriptions, by server
 	checks    selfChecks               // binding checks in flight (binding.go)
+	stun      stunState                // what the STUN server said (nat.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,9 +97,11 @@ type serverLink struct {
 	index  int
 	cfg    config.Server
 	client *sipgo.Client
-	local  string // the local IP that reaches this server: the host of our Via and Contact
+	local  string       // the local IP that reaches this server: the host of our Via and Contact (localIP)
+	addrMu sync.RWMutex // guards local and client, which Rebind changes when the network moves (rebind.go)
 	reg    registration
 	conn   connSlot // the watched TCP/TLS connection, when the transport is reliable
+	nat    natView  // where the server sees the phone, when not at local (nat.go)
 }
 
 // Start binds the listen address and serves incoming requests until Close.
@@ -258,6 +263,16 @@ func (a *Agent) newLink(i int, s config.Server) (*serverLink, error) {
 	if err != nil {
 		return nil, err
 	}
+	client, err := a.clientFor(s, local)
+	if err != nil {
+		return nil, err
+	}
+	return &serverLink{index: i, cfg: s, client: client, local: local}, nil
+}
+
+// clientFor is the sipgo client of a server's link: its Via names local (Rebind makes another when the
+// phone's address on the link changes).
+func (a *Agent) clientFor(s config.Server, local string) (*sipgo.Client, error) {
 	opts := []sipgo.ClientOption{
 		sipgo.WithClientLogger(a.log),
 		sipgo.WithClientHostname(local),
@@ -272,7 +287,7 @@ func (a *Agent) newLink(i int, s config.Server) (*serverLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server %s: create SIP client: %w", s.Name, err)
 	}
-	return &serverLink{index: i, cfg: s, client: client, local: local}, nil
+	return client, nil
 }
 
 // localIPFor finds the local address that routes to the server (no packet is sent).
@@ -294,7 +309,7 @@ func (a *Agent) Listen() string {
 	if a.listenIP != nil {
 		host = a.listenIP.String()
 	} else if len(a.servers) > 0 {
-		host = a.servers[0].local
+		host = a.servers[0].localIP()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(a.port))
 }

@@ -219,7 +219,7 @@ func (a *Agent) sendInDialog(ctx context.Context, l *serverLink, d *dialog, meth
 			req.SetBody(nil)
 		}
 		rctx, cancel := context.WithTimeout(ctx, a.requestTimeout())
-		res, err := l.client.Do(rctx, req)
+		res, err := l.sipClient().Do(rctx, req)
 		cancel()
 		if err == nil {
 			return req, res, nil

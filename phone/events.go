@@ -24,6 +24,9 @@ const (
 	EventCallNote EventKind = "call_note"
 	// EventMWI: a server reported whether messages are waiting (Waiting).
 	EventMWI EventKind = "mwi"
+	// EventAddressChanged: a server's answer to a keep-alive says it sees the phone at another address
+	// than its Contact (a NAT's mapping changed): the phone should register there again (nat.go).
+	EventAddressChanged EventKind = "address_changed"
 )
 
 // Event is something the agent noticed about a server without being asked.

@@ -78,12 +78,12 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		plan = &p
 	}
 	l := a.linkFor(server, req.Transport())
-	m, err := openMedia(l.local, a.log)
+	m, err := a.openCallMedia(l)
 	if err != nil {
 		respond(sip.StatusInternalServerError, "No media port")
 		return
 	}
-	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
+	dua := &sipgo.DialogUA{Client: l.sipClient(), ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
 	ss, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		m.close()
@@ -105,6 +105,7 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.announce()
+	a.updateTone(false) // the ringtone (the call-waiting beep during a call) on the ringer
 	c.awaitAnswer(plan)
 }
 
@@ -212,12 +213,12 @@ func (c *call) answerIncoming(plan *mediaPlan) {
 	var body []byte
 	var err error
 	if plan == nil {
-		body, err = c.sdp.solicitedOffer(c.link.local, c.media.Port())
+		body, err = c.sdp.solicitedOffer(c.mediaAddr())
 		if err == nil {
 			acks = c.awaitAnswerInAck(c.ss.InviteRequest.CSeq().SeqNo)
 		}
 	} else {
-		body, err = c.sdp.answer(c.link.local, c.media.Port())
+		body, err = c.sdp.answer(c.mediaAddr())
 	}
 	c.mu.Unlock()
 	if err != nil {

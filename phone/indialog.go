@@ -103,7 +103,7 @@ func (a *Agent) offerInAnswer(c *call, dlg *dialog, req *sip.Request, tx sip.Ser
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestPending, "Request Pending", nil))
 		return
 	}
-	body, err := c.sdp.solicitedOffer(c.link.local, c.media.Port())
+	body, err := c.sdp.solicitedOffer(c.mediaAddr())
 	var acks <-chan *sip.Request
 	if err == nil {
 		acks = c.awaitAnswerInAck(req.CSeq().SeqNo)
@@ -227,7 +227,8 @@ func (a *Agent) setHold(id string, hold bool) error {
 			c.mu.Unlock()
 			return fmt.Errorf("call %s cannot be %s now", id, map[bool]string{true: "held", false: "resumed"}[hold])
 		}
-		body, err := c.sdp.reoffer(c.link.local, c.media.Port(), hold)
+		ip, port := c.mediaAddr()
+		body, err := c.sdp.reoffer(ip, port, hold)
 		dlg = c.dlg
 		c.mu.Unlock()
 		if err != nil {
@@ -298,5 +299,5 @@ func (c *call) glareWait() time.Duration {
 }
 
 func (a *Agent) writeAck(l *serverLink, ack *sip.Request) error {
-	return l.client.WriteRequest(ack)
+	return l.sipClient().WriteRequest(ack)
 }

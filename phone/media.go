@@ -70,6 +70,7 @@ type media struct {
 	jb        *audio.JitterBuffer
 	plc       audio.Concealer
 	srtp      *srtpSession // nil: plain RTP
+	public    *net.UDPAddr // the RTP socket's address as STUN saw it, nil: unknown (nat.go)
 
 	txPackets atomic.Uint64
 	txOctets  atomic.Uint64
@@ -78,8 +79,9 @@ type media struct {
 	refused   atomic.Uint64 // failed SRTP authentication
 	rxDigits  lastDigit
 
-	rxBuf [1500]byte
-	oob   [128]byte
+	raised bool // run's thread has its priority raised (raisePriority)
+	rxBuf  [1500]byte
+	oob    [128]byte
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -242,6 +244,7 @@ func (m *media) run() {
 		case <-timer.C:
 		}
 		now := time.Now()
+		m.raisePriority()
 		m.drainRTP()
 		m.drainRTCP()
 		m.sendFrame()
@@ -255,6 +258,18 @@ func (m *media) run() {
 			next = now.Add(tick) // the process was stopped or starved: restart the schedule, no burst
 		}
 		timer.Reset(time.Until(next))
+	}
+}
+
+// raisePriority gives the tick a raised priority once it plays on a sound device (audio.Port.RaisePriority):
+// a busy machine would delay a tick by up to 160 ms, and the call click. Only from run's goroutine.
+func (m *media) raisePriority() {
+	m.mu.Lock()
+	p, ok := m.sink.(*audio.Port)
+	m.mu.Unlock()
+	if ok && !m.raised {
+		m.raised = true
+		m.log.Debug("media tick priority", "priority", p.RaisePriority())
 	}
 }
 

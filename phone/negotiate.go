@@ -256,7 +256,7 @@ func (c *call) answerOffer(r remoteMedia) (answer []byte, glare bool, err error)
 	p, err := c.sdp.take(r, true)
 	if err == nil {
 		c.sdp.version++
-		answer, err = c.sdp.answer(c.link.local, c.media.Port())
+		answer, err = c.sdp.answer(c.mediaAddr())
 	}
 	c.mu.Unlock()
 	if err != nil {

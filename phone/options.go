@@ -25,5 +25,6 @@ func ConfigOptions(cfg *config.Config) Options {
 		TLSCA:          cfg.SIP.TLSCA,
 		SRTP:           SRTPMode(cfg.Audio.SRTP),
 		RequestTimeout: max(2*cfg.Failover.KeepaliveTimeout.D(), minRequestTimeout),
+		STUN:           cfg.NAT.STUN,
 	}
 }

@@ -257,12 +257,12 @@ func (a *Agent) newInvite(l *serverLink, uri sip.Uri, body []byte, sessionExpire
 func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<- error) error {
 	a := c.a
 	l := a.servers[server]
-	m, err := openMedia(l.local, a.log)
+	m, err := a.openCallMedia(l)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	body, err := c.sdp.offer(l.local, m.Port())
+	body, err := c.sdp.offer(a.mediaAddr(l, m))
 	savp := c.sdp.savp
 	c.mu.Unlock()
 	if err != nil {
@@ -287,7 +287,7 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 	}
 	attemptCtx, cancelAttempt := context.WithCancelCause(ctx)
 	defer cancelAttempt(nil)
-	dua := &sipgo.DialogUA{Client: l.client, ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
+	dua := &sipgo.DialogUA{Client: l.sipClient(), ContactHDR: sip.ContactHeader{Address: a.contactURI(l)}}
 	cs, err := dua.WriteInvite(attemptCtx, req)
 	if err != nil {
 		m.close()

@@ -23,12 +23,15 @@ func (a *Agent) Probe(ctx context.Context, server int) error {
 		return c.ping(ctx)
 	}
 	req := a.newOptions(l)
-	res, err := l.client.Do(ctx, req)
+	res, err := l.sipClient().Do(ctx, req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("keep-alive to %s: no answer: %w", l.cfg.Name, err)
 		}
 		return fmt.Errorf("keep-alive to %s: %w", l.cfg.Name, err)
+	}
+	if a.learnAddress(l, res) { // a NAT's mapping changed (nat.go): the Contact registered is stale
+		a.notify(Event{Kind: EventAddressChanged, Server: l.index})
 	}
 	if res.StatusCode == sip.StatusServiceUnavailable {
 		return fmt.Errorf("keep-alive to %s: %w", l.cfg.Name, statusError(req.Method, res))

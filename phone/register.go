@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +81,7 @@ func (a *Agent) register(ctx context.Context, l *serverLink, expires, reqTimeout
 			return Binding{}, err
 		}
 	}
+	relearned := false // registered again once with the address the server sees (RFC 3581): never more
 	for attempt := 0; ; attempt++ {
 		req := a.newRegister(l, expires)
 		res, err := a.send(ctx, l, req, reqTimeout)
@@ -89,6 +89,10 @@ func (a *Agent) register(ctx context.Context, l *serverLink, expires, reqTimeout
 			return Binding{}, err
 		}
 		if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+			if a.learnAddress(l, res) || a.contactMoved(l, req) { // the answer registers where the server sees us
+				relearned = true
+				req.ReplaceHeader(a.registerContact(l, expires))
+			}
 			res, err = a.answerChallenge(ctx, l, req, res, reqTimeout)
 			if err != nil {
 				return Binding{}, err
@@ -96,8 +100,11 @@ func (a *Agent) register(ctx context.Context, l *serverLink, expires, reqTimeout
 		}
 		l.reg.cseq = req.CSeq().SeqNo
 		switch {
+		case res.IsSuccess() && (a.learnAddress(l, res) || a.contactMoved(l, req)) && expires > 0 && !relearned:
+			relearned = true // bound at an address the server cannot reach: register the one it sees
+			continue
 		case res.IsSuccess():
-			contact := a.contactURI(l)
+			contact := req.Contact().Address // what this REGISTER bound
 			if expires > 0 {
 				a.removeStale(ctx, l, res, contact, reqTimeout)
 			}
@@ -123,7 +130,7 @@ func (a *Agent) answerChallenge(ctx context.Context, l *serverLink, req *sip.Req
 	if err := a.ensureConnection(rctx, l); err != nil {
 		return nil, err
 	}
-	out, err := l.client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{
+	out, err := l.sipClient().DoDigestAuth(rctx, req, res, sipgo.DigestAuth{
 		Username: a.opts.Account.User,
 		Password: a.opts.Account.Password,
 	})
@@ -143,7 +150,7 @@ func (a *Agent) send(ctx context.Context, l *serverLink, req *sip.Request, reqTi
 	if err := a.ensureConnection(rctx, l); err != nil {
 		return nil, err
 	}
-	res, err := l.client.Do(rctx, req)
+	res, err := l.sipClient().Do(rctx, req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%s: no answer within %s: %w", req.Method, reqTimeout, err)
@@ -177,16 +184,21 @@ func (a *Agent) newRegister(l *serverLink, expires time.Duration) *sip.Request {
 	maxfwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxfwd)
 	secs := int(expires / time.Second)
-	contact := &sip.ContactHeader{Address: a.contactURI(l), Params: sip.NewParams()}
-	contact.Params.Add("expires", strconv.Itoa(secs))
-	contact.Params.Add(instanceParam, `"<`+a.opts.Instance+`>"`)
-	req.AppendHeader(contact)
+	req.AppendHeader(a.registerContact(l, expires))
 	exp := sip.ExpiresHeader(secs)
 	req.AppendHeader(&exp)
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", UserAgentName))
 	req.SetBody(nil)
 	return req
+}
+
+// registerContact is a REGISTER's Contact: the address the server reaches the phone at, for expires.
+func (a *Agent) registerContact(l *serverLink, expires time.Duration) *sip.ContactHeader {
+	contact := &sip.ContactHeader{Address: a.contactURI(l), Params: sip.NewParams()}
+	contact.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
+	contact.Params.Add(instanceParam, `"<`+a.opts.Instance+`>"`)
+	return contact
 }
 
 // address points a request at the server over its transport.
@@ -208,16 +220,10 @@ func transportName(t config.Transport) string {
 // contactURI is where this server reaches the phone. Over TLS that is the phone's end of its connection
 // to the server (the phone has no certificate to accept TLS connections with), so the server sends
 // requests down the connection the phone opened.
+// Behind a NAT it is the address the server sees the phone at (contactAddr, nat.go).
 func (a *Agent) contactURI(l *serverLink) sip.Uri {
-	port := a.port
-	if l.cfg.Transport == config.TransportTLS {
-		if c := l.conn.get(); c != nil {
-			if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
-				port = ta.Port
-			}
-		}
-	}
-	u := sip.Uri{Scheme: "sip", User: a.opts.Account.User, Host: l.local, Port: port}
+	host, port := a.contactAddr(l)
+	u := sip.Uri{Scheme: "sip", User: a.opts.Account.User, Host: host, Port: port}
 	if l.cfg.Transport != config.TransportUDP {
 		u.UriParams = sip.NewParams()
 		u.UriParams.Add("transport", string(l.cfg.Transport))

@@ -321,7 +321,8 @@ func (c *call) sendRefresh(dlg *dialog) (*sip.Response, error) {
 		if c.sdp.held {
 			dir = SendOnly
 		}
-		body, err = c.sdp.describe(c.link.local, c.media.Port(), dir)
+		ip, port := c.mediaAddr()
+		body, err = c.sdp.describe(ip, port, dir)
 		c.sdp.pending = err == nil
 	}
 	c.mu.Unlock()

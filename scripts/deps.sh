@@ -7,12 +7,16 @@
 set -eu
 
 # Building the Fyne window needs a C compiler and the X11/GL headers (BUILD-NOTES.md).
-# Opus goes through cgo too: libopus, and libopusfile for the binding's stream reader.
-build="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libopus-dev libopusfile-dev"
+# Opus goes through cgo too: libopus, and libopusfile for the binding's stream reader; so does speexdsp,
+# the microphone's echo canceller, noise suppression and automatic gain (audio/dsp).
+build="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libopus-dev libopusfile-dev libspeexdsp-dev"
 run="$build kamailio"
 # The tests also build the Windows binary (make windows), so it cannot rot.
 windows="gcc-mingw-w64-x86-64"
 test="$build kamailio kamailio-tls-modules sip-tester baresip-core linphone-cli xvfb xauth xdotool libgl1-mesa-dri dbus iproute2 nftables procps $windows"
+test="$test espeak-ng" # the speech of the echo canceller's tests (audio/dsp)
+test="$test conntrack" # the NAT tests make the router forget its mappings (lab.NAT.Flush)
+test="$test pulseaudio pulseaudio-utils" # the phone on a sound server of its own (internal/soundtest, lab/pulse.go)
 
 case "${1:-}" in
 run) want=$run ;;
@@ -44,11 +48,12 @@ if [ -n "$missing" ]; then
 	else
 		cat >&2 <<MSG
 This machine has no apt-get. Install the equivalents of:$missing
-  Fedora:  sudo dnf install gcc opus-devel opusfile-devel libXcursor-devel libXrandr-devel libXinerama-devel libXi-devel libXxf86vm-devel mesa-libGL-devel kamailio kamailio-tls sipp baresip xorg-x11-server-Xvfb dbus-daemon iproute nftables
-  Arch:    sudo pacman -S gcc opus opusfile libxcursor libxrandr libxinerama libxi libxxf86vm mesa kamailio sipp baresip xorg-server-xvfb dbus iproute2 nftables
-  macOS:   xcode-select --install; brew install opus opusfile pkg-config   (the lab's Kamailio and SIPp:
+  Fedora:  sudo dnf install gcc opus-devel opusfile-devel speexdsp-devel libXcursor-devel libXrandr-devel libXinerama-devel libXi-devel libXxf86vm-devel mesa-libGL-devel kamailio kamailio-tls sipp baresip xorg-x11-server-Xvfb dbus-daemon iproute nftables
+  Arch:    sudo pacman -S gcc opus opusfile speexdsp libxcursor libxrandr libxinerama libxi libxxf86vm mesa kamailio sipp baresip xorg-server-xvfb dbus iproute2 nftables
+  macOS:   xcode-select --install; brew install opus opusfile speexdsp pkg-config   (the lab's Kamailio and SIPp:
            brew install kamailio sipp)
-  Windows: install Go and a MinGW-w64 gcc (e.g. from MSYS2) for the window; the lab runs on Linux only.
+  Windows: install Go and a MinGW-w64 gcc (e.g. from MSYS2) for the window, and MSYS2's speexdsp for the
+           echo canceller (or build with -tags nospeexdsp); the lab runs on Linux only.
 MSG
 		exit 1
 	fi

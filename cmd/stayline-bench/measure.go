@@ -32,6 +32,7 @@ var measurements = []measurement{
 	{"call.setup", measureCallSetup},
 	{"call.early_media", measureEarlyMedia},
 	{"failover.dial_during_loss", measureDialDuringLoss},
+	{"network.change", measureNetworkChange},
 	{"call.rtp_lost", measureRTPLost},
 	{"call.pacing", measurePacing},
 	{"call.pacing_vs_baresip", measurePacingVsBaresip},

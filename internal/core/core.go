@@ -49,11 +49,14 @@ func New(cfg *config.Config, opts Options) (*Phone, error) {
 	p := &Phone{Config: cfg, Engine: opts.Engine}
 	if p.Engine == nil {
 		engine, err := audio.OpenEngine(audio.EngineOptions{Backend: cfg.Audio.Backend, Input: cfg.Audio.Input,
-			Output: cfg.Audio.Output, Logger: opts.Logger})
+			Output: cfg.Audio.Output, Ringer: cfg.Audio.Ringer, RingVolume: float64(cfg.Audio.RingVolume) / 100,
+			Logger: opts.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("audio: %w", err)
 		}
 		p.Engine, p.ownEngine = engine, true
+		engine.SetEchoCancel(cfg.Audio.EchoCancel)
+		engine.SetNoiseSuppression(cfg.Audio.NoiseSuppression)
 	}
 	// Servers given as domains become the servers DNS names for them (RFC 3263): the manager and the
 	// agent work on that list, the window and the settings on the configuration as written.
@@ -67,7 +70,8 @@ func New(cfg *config.Config, opts Options) (*Phone, error) {
 		return nil, err
 	}
 	p.Agent = agent
-	p.Manager = failover.New(&run, agent, append([]failover.Option{failover.WithLogger(opts.Logger)}, opts.Manager...)...)
+	p.Manager = failover.New(&run, agent, append([]failover.Option{failover.WithLogger(opts.Logger),
+		failover.WatchNetwork(opts.Logger)}, opts.Manager...)...)
 	return p, nil
 }
 
