@@ -55,6 +55,8 @@ type Settings struct {
 	Backend, Input, Output    *widget.Select
 	Ringer                    *widget.Select // where the phone rings (audio.ringer)
 	RingVolume                *widget.Slider // audio.ring_volume, percent
+	EchoCancel                *widget.Select // audio.echo_cancel: echoWords
+	NoiseSuppression          *widget.Check  // audio.noise_suppression
 	SRTP                      *widget.Select
 	DNS, Spread               *widget.Entry
 	Codecs                    map[string]*widget.Check
@@ -228,9 +230,14 @@ func (s *Settings) audioTab(cfg *config.Config) fyne.CanvasObject {
 	}
 	s.SRTP = widget.NewSelect([]string{"offer", "require", "off"}, nil)
 	s.SRTP.SetSelected(cfg.Audio.SRTP)
+	s.EchoCancel = widget.NewSelect([]string{echoWords["auto"], echoWords["on"], echoWords["off"]}, nil)
+	s.EchoCancel.SetSelected(echoWords[cfg.Audio.EchoCancel])
+	s.NoiseSuppression = widget.NewCheck("Noise suppression and automatic gain", nil)
+	s.NoiseSuppression.SetChecked(cfg.Audio.NoiseSuppression)
 	form := widget.NewForm(widget.NewFormItem("Sound", s.Backend), widget.NewFormItem("Microphone", s.Input),
 		widget.NewFormItem("Speaker or headset", s.Output), widget.NewFormItem("Ring on", s.Ringer),
-		widget.NewFormItem("Ring volume", s.RingVolume), widget.NewFormItem("Codecs", container.NewGridWithColumns(2, codecs...)),
+		widget.NewFormItem("Ring volume", s.RingVolume), widget.NewFormItem("Echo cancellation", s.EchoCancel),
+		widget.NewFormItem("", s.NoiseSuppression), widget.NewFormItem("Codecs", container.NewGridWithColumns(2, codecs...)),
 		widget.NewFormItem("Encryption (SRTP)", s.SRTP))
 	if err == nil {
 		return form
@@ -238,6 +245,19 @@ func (s *Settings) audioTab(cfg *config.Config) fyne.CanvasObject {
 	note := widget.NewLabel("Devices could not be listed: " + err.Error())
 	note.Wrapping = fyne.TextWrapWord
 	return container.NewVBox(form, note)
+}
+
+// echoWords are the echo canceller's settings (audio.echo_cancel) as the Audio tab says them.
+var echoWords = map[string]string{"auto": "Automatic (off for headsets)", "on": "On", "off": "Off"}
+
+// echoSetting is the audio.echo_cancel value of the Audio tab's words.
+func echoSetting(words string) string {
+	for k, w := range echoWords {
+		if w == words {
+			return k
+		}
+	}
+	return "auto"
 }
 
 // deviceChoices are the devices to choose from: the system's default, those listed, and the configured
@@ -419,6 +439,7 @@ func (s *Settings) collect() (*config.Config, error) {
 	cfg.Audio.Backend, cfg.Audio.SRTP = s.Backend.Selected, s.SRTP.Selected
 	cfg.Audio.Input, cfg.Audio.Output = deviceName(s.Input.Selected), deviceName(s.Output.Selected)
 	cfg.Audio.Ringer, cfg.Audio.RingVolume = ringerName(s.Ringer.Selected), int(s.RingVolume.Value)
+	cfg.Audio.EchoCancel, cfg.Audio.NoiseSuppression = echoSetting(s.EchoCancel.Selected), s.NoiseSuppression.Checked
 	cfg.Audio.Codecs = nil
 	for _, n := range codecNames {
 		if s.Codecs[n].Checked {

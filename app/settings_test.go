@@ -289,3 +289,31 @@ func TestSettingsAutoAnswerRoundTrips(t *testing.T) {
 		t.Fatal("the cleared box was not saved")
 	}
 }
+
+// The echo canceller's setting and the noise suppression box round-trip through the file: each word of
+// the choice is saved as its value and shown again as it was.
+func TestSettingsEchoCancellationRoundTrips(t *testing.T) {
+	test.NewTempApp(t)
+	st := newStore(t)
+	s := NewSettings(st)
+	if s.EchoCancel.Selected != echoWords["auto"] || !s.NoiseSuppression.Checked {
+		t.Fatalf("defaults shown as %q, noise suppression %v", s.EchoCancel.Selected, s.NoiseSuppression.Checked)
+	}
+	for _, value := range []string{"off", "on", "auto"} {
+		s.EchoCancel.SetSelected(echoWords[value])
+		test.Tap(s.NoiseSuppression)
+		want := s.NoiseSuppression.Checked
+		if _, err := s.Apply(); err != nil {
+			t.Fatal(err)
+		}
+		if st.saved.Audio.EchoCancel != value || st.saved.Audio.NoiseSuppression != want {
+			t.Fatalf("%q saved as %q, noise suppression %v (want %v)", echoWords[value], st.saved.Audio.EchoCancel,
+				st.saved.Audio.NoiseSuppression, want)
+		}
+		st.cfg = st.saved
+		s = NewSettings(st)
+		if s.EchoCancel.Selected != echoWords[value] || s.NoiseSuppression.Checked != want {
+			t.Fatalf("%q shown again as %q", value, s.EchoCancel.Selected)
+		}
+	}
+}
