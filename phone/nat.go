@@ -154,6 +154,8 @@ func (a *Agent) learnAddress(l *serverLink, res *sip.Response) bool {
 		host, port = "", 0
 	} else if host == l.localIP() && port == a.localPort(l) {
 		host, port = "", 0 // no NAT between: the phone's own address
+	} else if port == a.localPort(l) && ownAddress(host) {
+		host, port = "", 0 // another address of this machine's (the network is moving): no NAT either
 	}
 	oldHost, oldPort := l.nat.get()
 	if host == oldHost && port == oldPort {
@@ -167,6 +169,21 @@ func (a *Agent) learnAddress(l *serverLink, res *sip.Response) bool {
 			"seen", net.JoinHostPort(host, strconv.Itoa(port)), "local", net.JoinHostPort(l.localIP(), strconv.Itoa(a.localPort(l))))
 	}
 	return true
+}
+
+// ownAddress reports whether host is one of this machine's own addresses.
+func ownAddress(host string) bool {
+	ip := net.ParseIP(host)
+	addrs, err := net.InterfaceAddrs()
+	if ip == nil || err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // contactMoved says whether req's Contact is no longer where the server reaches the phone: the address

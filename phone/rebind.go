@@ -69,6 +69,7 @@ func (a *Agent) Rebind(ctx context.Context) (Rebound, error) {
 		return out, nil
 	}
 	moved := map[*serverLink]bool{}
+	natted := map[*serverLink]bool{} // the server saw the phone behind a NAT before the move
 	var errs []error
 	for _, l := range a.servers {
 		if ctx.Err() != nil {
@@ -83,6 +84,9 @@ func (a *Agent) Rebind(ctx context.Context) (Rebound, error) {
 		old := l.localIP()
 		if now == old {
 			continue
+		}
+		if h, _ := l.nat.get(); h != "" {
+			natted[l] = true
 		}
 		client, err := a.clientFor(l.cfg, now)
 		if err != nil {
@@ -108,6 +112,9 @@ func (a *Agent) Rebind(ctx context.Context) (Rebound, error) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
+			if natted[c.link] {
+				a.awaitAddress(c)
+			}
 			if err := a.moveCall(c); err != nil {
 				a.log.Warn("call not moved to the new address", "call", c.id, "error", err)
 			}
@@ -146,6 +153,29 @@ func (a *Agent) liveCalls() []*call {
 		c.mu.Unlock()
 	}
 	return out
+}
+
+// natWait bounds how long a call's move waits for the server to say again where it sees the phone.
+const natWait = 3 * time.Second
+
+// awaitAddress waits, up to natWait, until the call's server has said where it sees the phone from its new
+// address (the re-REGISTER the move brings: RFC 3581's received/rport), so that the call behind a NAT is
+// offered the public address and not the new private one. A new network without a NAT says nothing: the
+// call then moves with its own address after the wait.
+func (a *Agent) awaitAddress(c *call) {
+	deadline := time.Now().Add(natWait)
+	for time.Now().Before(deadline) {
+		if h, _ := c.link.nat.get(); h != "" {
+			return
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-c.done:
+			return
+		case <-a.ctx.Done():
+			return
+		}
+	}
 }
 
 // moveCall offers the call's session again with the link's new address (a re-INVITE, RFC 3264 §8: same

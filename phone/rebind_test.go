@@ -73,3 +73,30 @@ func TestMediaBindAndFixedListenAddress(t *testing.T) {
 		t.Errorf("Rebind on a fixed listen address: %+v, %v; want nothing", r, err)
 	}
 }
+
+// A call moved from behind a NAT waits for its server to say where it sees the phone's new address before
+// offering it (else the far end would be sent the new private address), and stops waiting when the call
+// ends; ownAddress knows this machine's addresses from others.
+func TestMoveBehindANATWaitsForTheServersWord(t *testing.T) {
+	a := startWildcard(t, "127.0.0.1:5999")
+	c := &call{a: a, link: a.servers[0], done: make(chan struct{})}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		c.link.nat.set("198.51.100.9", 40000)
+	}()
+	start := time.Now()
+	a.awaitAddress(c)
+	if d := time.Since(start); d < 200*time.Millisecond || d > natWait/2 {
+		t.Fatalf("waited %s for an address learned after 200 ms", d)
+	}
+	c.link.nat.set("", 0)
+	close(c.done)
+	start = time.Now()
+	a.awaitAddress(c)
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("an ended call waited %s", d)
+	}
+	if !ownAddress("127.0.0.1") || ownAddress("198.51.100.9") || ownAddress("not an address") {
+		t.Fatal("ownAddress: wrong about 127.0.0.1, 198.51.100.9 or garbage")
+	}
+}
