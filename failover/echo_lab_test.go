@@ -30,7 +30,9 @@ func TestLiveEchoHoldAndResumeAfterHomeDies(t *testing.T) {
 	before := lp.callStats(id)
 	time.Sleep(time.Second)
 	after := lp.callStats(id)
-	if after.RxPackets < before.RxPackets+40 || after.TxPackets < before.TxPackets+40 || after.Lost != 0 {
+	// A packet or two may be lost on a loaded machine (the in-process echo, under the race detector, is
+	// starved and its socket overflows); a path that stopped loses fifty a second.
+	if after.RxPackets < before.RxPackets+40 || after.TxPackets < before.TxPackets+40 || after.Lost > 2 {
 		t.Fatalf("echo after hold and resume through the alternate: before %+v, after %+v", before, after)
 	}
 	if err := lp.m.Hangup(id); err != nil {

@@ -575,7 +575,7 @@ func TestLiveCancelAndDecline(t *testing.T) {
 		t.Fatalf("cancelled call ended with %q", ended.Reason)
 	}
 	if _, err := bs.WaitEvent("CALL_CLOSED", 3*time.Second); err != nil {
-		t.Fatal("baresip never saw the CANCEL")
+		t.Fatalf("baresip never saw the CANCEL:\n%s", bs.Log())
 	}
 
 	if _, err := bs.Command("dial", "sip:1001@127.0.0.1"); err != nil {

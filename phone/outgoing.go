@@ -296,15 +296,27 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 	}
 	m.setOnDigit(c.digit)
 
+	// The INVITE waits for its final response even after a hang-up (ctx ends): the phone's CANCEL
+	// (cancel.go), sent with the first provisional response if the hang-up came before it, brings the
+	// 487. Only respTimeout without any response gives the attempt up at once.
+	waitCtx, cancelWait := context.WithCancelCause(context.WithoutCancel(attemptCtx))
+	defer cancelWait(nil)
+	var cn canceller
+	stopHangup := context.AfterFunc(ctx, func() {
+		if inv := cn.hangup(); inv != nil {
+			c.sendCancel(l, inv)
+		}
+	})
+	defer stopHangup()
 	// The first response, or respTimeout without one, decides whether this server answers at all.
 	var decide sync.Once
 	inTime := false // a response came before the deadline
 	deadline := time.AfterFunc(o.respTimeout, func() {
-		decide.Do(func() { cancelAttempt(sipgo.WaitAnswerForceCancelErr) })
+		decide.Do(func() { cancelWait(sipgo.WaitAnswerForceCancelErr) })
 	})
 	defer deadline.Stop()
 	took := false // a provisional response: this server has the call
-	err = cs.WaitAnswer(attemptCtx, sipgo.AnswerOptions{
+	err = cs.WaitAnswer(waitCtx, sipgo.AnswerOptions{
 		Username: a.opts.Account.User,
 		Password: a.opts.Account.Password,
 		OnResponse: func(r *sip.Response) error {
@@ -315,6 +327,9 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 			if r.IsProvisional() && !took {
 				took = true
 				signal(first, nil)
+				if inv := cn.provisional(cs.InviteRequest); inv != nil {
+					go c.sendCancel(l, inv) // hung up before this first provisional
+				}
 			}
 			if r.IsProvisional() {
 				c.provisional(r, cs.InviteRequest)
@@ -322,13 +337,29 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 			return nil
 		},
 	})
+	if err == nil && ctx.Err() != nil { // answered as the user hung up: the call is over all the same
+		signal(first, nil)
+		if dlg, derr := dialogFromUAC(cs.InviteRequest, cs.InviteResponse); derr == nil && cs.Ack(waitCtx) == nil {
+			c.mu.Lock()
+			c.dlg = dlg
+			c.mu.Unlock()
+			c.hangup(causeCancelled)
+		}
+		c.end(causeCancelled)
+		return nil
+	}
+	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(waitCtx), sipgo.WaitAnswerForceCancelErr) {
+		signal(first, nil)
+		c.end(causeCancelled) // hung up here (or the phone is closing): the 487, or no response yet
+		return nil
+	}
 	if again := retryOf(err, o.sessionExpires); again != nil {
 		m.close()
 		a.unalias(callID)
 		return again
 	}
 	if err != nil {
-		cause, fault := inviteFailure(err, attemptCtx, savp, l.cfg.Name, o.respTimeout)
+		cause, fault := inviteFailure(err, waitCtx, savp, l.cfg.Name, o.respTimeout)
 		if fault != nil && !errors.Is(fault, ErrNoResponse) {
 			a.notify(Event{Kind: EventServerTrouble, Server: server, Err: fmt.Errorf("INVITE: %w", fault)})
 		}
@@ -347,7 +378,7 @@ func (c *call) attempt(ctx context.Context, server int, o outgoing, first chan<-
 	signal(first, nil)
 	res := cs.InviteResponse
 	dlg, derr := dialogFromUAC(cs.InviteRequest, res)
-	ackErr := cs.Ack(attemptCtx)
+	ackErr := cs.Ack(waitCtx)
 	if derr != nil || ackErr != nil {
 		a.log.Info("answer not usable", "call", c.id, "error", errors.Join(derr, ackErr))
 		c.end(causeAnswerUnusable)
