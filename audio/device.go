@@ -393,6 +393,12 @@ func (e *Engine) replaceIfLost(slot **device, kind malgo.DeviceType, configured 
 // SwitchDevices moves the engine to other devices ("" = system default) while calls go on: the devices
 // are closed and others opened; the calls' ports stay.
 func (e *Engine) SwitchDevices(input, output string) error {
+	err := e.switchDevices(input, output)
+	e.outputSwitched(output) // the window's own switch is no device change the system reports
+	return err
+}
+
+func (e *Engine) switchDevices(input, output string) error {
 	e.devMu.Lock()
 	defer e.devMu.Unlock()
 	if e.Backend == "null" || e.ctx == nil {

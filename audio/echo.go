@@ -97,6 +97,23 @@ func (e *Engine) SetNoiseSuppression(on bool) {
 	e.mu.Unlock()
 }
 
+// outputSwitched decides the echo canceller again after SwitchDevices moved the sound to output ("" = the
+// system default), when it follows the output device (SetEchoCancel was called).
+func (e *Engine) outputSwitched(output string) {
+	e.mu.Lock()
+	follow := e.echoState != nil && e.echoState.follow
+	e.mu.Unlock()
+	if !follow {
+		return
+	}
+	if output == "" {
+		if l, err := e.ListDevices(); err == nil {
+			output = l.DefaultOutput
+		}
+	}
+	e.echoFor(output)
+}
+
 // echoFor decides the echo canceller for the output device now in use.
 func (e *Engine) echoFor(output string) {
 	e.mu.Lock()

@@ -134,6 +134,15 @@ func TestEchoFollowsOutput(t *testing.T) {
 	if e.EchoCancelling() != dsp.Available() {
 		t.Errorf("auto on the laptop's speakers: EchoCancelling() = %v", e.EchoCancelling())
 	}
+	// The window's own "Speaker or headset" switch decides it again too.
+	e.SwitchDevices("", "Jabra Evolve Headset")
+	if e.EchoCancelling() {
+		t.Error("auto, switched to a headset: the echo canceller is on")
+	}
+	e.SwitchDevices("", "Built-in Audio Analog Stereo")
+	if e.EchoCancelling() != dsp.Available() {
+		t.Errorf("auto, switched back to the speakers: EchoCancelling() = %v", e.EchoCancelling())
+	}
 	e.SetEchoCancel("off")
 	if e.EchoCancelling() {
 		t.Error("off: the echo canceller is on")
