@@ -29,19 +29,7 @@ func measureBaresipFailover(b *bench) {
 	ours := b.fig("failover.alternate.call_ms", "-", nil)
 	ours.note = "Stayline, same measure: kill -9 of home -> a call to the echo connects (UDP, lab timers)"
 
-	runs := b.runs
-	b.runs = min(runs, baresipRuns)
-	defer func() { b.runs = runs }()
-	theirs.err = b.eachRun(true, func(p *lab.Pair) error {
-		bs, err := b.baresipOnBoth(p)
-		if err != nil {
-			return err
-		}
-		defer bs.Stop()
-		killed, err := killHomeAtRandomPhase(p)
-		if err != nil {
-			return err
-		}
+	theirs.err = b.eachBaresipKill(func(p *lab.Pair, bs *lab.Baresip, killed time.Time) error {
 		reg.add(b, 0)
 		for time.Since(killed) < recoverWindow {
 			bs.Command("dial", "sip:600@127.0.0.1")
@@ -100,4 +88,25 @@ func (b *bench) baresipOnBoth(p *lab.Pair) (*lab.Baresip, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return bs, nil
+}
+
+// eachBaresipKill runs a baresip scenario up to baresipRuns times (its runs last the whole window when it
+// does not recover), each in its own lab with the echo: baresip on both proxies (baresipOnBoth), then home
+// killed at a random keep-alive phase.
+func (b *bench) eachBaresipKill(run func(p *lab.Pair, bs *lab.Baresip, killed time.Time) error) error {
+	runs := b.runs
+	b.runs = min(runs, baresipRuns)
+	defer func() { b.runs = runs }()
+	return b.eachRun(true, func(p *lab.Pair) error {
+		bs, err := b.baresipOnBoth(p)
+		if err != nil {
+			return err
+		}
+		defer bs.Stop()
+		killed, err := killHomeAtRandomPhase(p)
+		if err != nil {
+			return err
+		}
+		return run(p, bs, killed)
+	})
 }

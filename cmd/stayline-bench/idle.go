@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"stayline/lab"
@@ -49,26 +46,12 @@ func measureIdleWakeups(b *bench) {
 		return err
 	})
 	f.err = b.eachRun(false, func(p *lab.Pair) error {
-		cfg, err := b.phoneConfig(p, slowKeepalive)
+		pid, stop, err := b.windowOn(p, display, slowKeepalive)
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(b.binary, "-config", cfg)
-		cmd.Env = append(os.Environ(), "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS=disabled:")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		defer func() { cmd.Process.Signal(syscall.SIGTERM); waitOrKill(cmd, 5*time.Second) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for !p.Home.Registered("1001") {
-			if time.Now().After(deadline) {
-				return errors.New("the window's phone did not register on home within 10 s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(3 * time.Second) // the window settles
-		n, err := wakeupsOver(cmd.Process.Pid)
+		defer stop()
+		n, err := wakeupsOver(pid)
 		if err == nil {
 			f.add(b, n)
 		}

@@ -442,22 +442,33 @@ func cpuOver(pid int, d time.Duration) (float64, error) {
 }
 
 func (b *bench) baresipCall(p *lab.Pair) (float64, error) {
-	dir, err := os.MkdirTemp(b.dir, "baresip")
-	if err != nil {
-		return 0, err
-	}
-	bs, err := lab.StartBaresipWith(dir, "1002", p.Home.Addr(), lab.BaresipOptions{Codecs: "PCMU"})
+	bs, err := b.baresipOnEcho(p)
 	if err != nil {
 		return 0, err
 	}
 	defer bs.Stop()
-	if _, err := bs.Command("dial", "sip:600@127.0.0.1"); err != nil {
-		return 0, err
-	}
-	if _, err := bs.WaitEvent("CALL_ESTABLISHED", 5*time.Second); err != nil {
-		return 0, err
-	}
 	return cpuOver(bs.Pid(), callLength)
+}
+
+// baresipOnEcho starts baresip as 1002 on home (G.711) and calls the echo; the call is up when it returns.
+// The caller stops baresip.
+func (b *bench) baresipOnEcho(p *lab.Pair) (*lab.Baresip, error) {
+	dir, err := os.MkdirTemp(b.dir, "baresip")
+	if err != nil {
+		return nil, err
+	}
+	bs, err := lab.StartBaresipWith(dir, "1002", p.Home.Addr(), lab.BaresipOptions{Codecs: "PCMU"})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := bs.Command("dial", "sip:600@127.0.0.1"); err == nil {
+		_, err = bs.WaitEvent("CALL_ESTABLISHED", 5*time.Second)
+	}
+	if err != nil {
+		bs.Stop()
+		return nil, err
+	}
+	return bs, nil
 }
 
 // measureGUI runs the window under an Xvfb of its own and reads its memory once it is registered.
@@ -475,38 +486,50 @@ func measureGUI(b *bench) {
 	}
 	defer func() { xvfb.Process.Kill(); xvfb.Wait() }()
 	f.err = b.eachRun(false, func(p *lab.Pair) error {
-		cfg, err := b.phoneConfig(p, nil)
+		pid, stop, err := b.windowOn(p, display, nil)
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(b.binary, "-config", cfg)
-		cmd.Env = append(os.Environ(), "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS=disabled:")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		defer func() { cmd.Process.Signal(syscall.SIGTERM); waitOrKill(cmd, 5*time.Second) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for !p.Home.Registered("1001") {
-			if time.Now().After(deadline) {
-				return errors.New("the window's phone did not register on home within 10 s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(3 * time.Second)
-		mb, err := rssMB(cmd.Process.Pid)
+		defer stop()
+		mb, err := rssMB(pid)
 		if err != nil {
 			return err
 		}
 		f.add(b, mb)
-		if a, err := statusMB(cmd.Process.Pid, "RssAnon:"); err == nil {
+		if a, err := statusMB(pid, "RssAnon:"); err == nil {
 			anon.add(b, a)
 		}
-		if r, err := rendererMB(cmd.Process.Pid); err == nil {
+		if r, err := rendererMB(pid); err == nil {
 			renderer.add(b, r)
 		}
 		return nil
 	})
+}
+
+// windowOn starts the window on display with the lab's configuration (changed by edit), waits until it is
+// registered on home and 3 s more for it to settle, and returns its pid and how to stop it.
+func (b *bench) windowOn(p *lab.Pair, display string, edit func(string) string) (int, func(), error) {
+	cfg, err := b.phoneConfig(p, edit)
+	if err != nil {
+		return 0, nil, err
+	}
+	cmd := exec.Command(b.binary, "-config", cfg)
+	cmd.Env = append(os.Environ(), "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS=disabled:")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return 0, nil, err
+	}
+	stop := func() { cmd.Process.Signal(syscall.SIGTERM); waitOrKill(cmd, 5*time.Second) }
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.Home.Registered("1001") {
+		if time.Now().After(deadline) {
+			stop()
+			return 0, nil, errors.New("the window's phone did not register on home within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // the window settles
+	return cmd.Process.Pid, stop, nil
 }
 
 func waitOrKill(cmd *exec.Cmd, within time.Duration) {

@@ -131,21 +131,11 @@ func (b *bench) staylinePacing(p *lab.Pair, rec *arrivals) (float64, error) {
 }
 
 func (b *bench) baresipPacing(p *lab.Pair, rec *arrivals) (float64, error) {
-	dir, err := os.MkdirTemp(b.dir, "baresip")
-	if err != nil {
-		return 0, err
-	}
-	bs, err := lab.StartBaresipWith(dir, "1002", p.Home.Addr(), lab.BaresipOptions{Codecs: "PCMU"})
+	bs, err := b.baresipOnEcho(p)
 	if err != nil {
 		return 0, err
 	}
 	defer bs.Stop()
-	if _, err := bs.Command("dial", "sip:600@127.0.0.1"); err != nil {
-		return 0, err
-	}
-	if _, err := bs.WaitEvent("CALL_ESTABLISHED", 5*time.Second); err != nil {
-		return 0, err
-	}
 	time.Sleep(500 * time.Millisecond)
 	at, err := rec.take(pacingPackets, 10*time.Second)
 	bs.Command("hangup", "")

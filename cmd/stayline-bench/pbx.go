@@ -118,19 +118,7 @@ func measureDialDuringLoss(b *bench) {
 		h.send("hangup")
 		return nil
 	})
-	runs := b.runs
-	b.runs = min(runs, baresipRuns)
-	defer func() { b.runs = runs }()
-	theirs.err = b.eachRun(true, func(p *lab.Pair) error {
-		bs, err := b.baresipOnBoth(p)
-		if err != nil {
-			return err
-		}
-		defer bs.Stop()
-		killed, err := killHomeAtRandomPhase(p)
-		if err != nil {
-			return err
-		}
+	theirs.err = b.eachBaresipKill(func(_ *lab.Pair, bs *lab.Baresip, killed time.Time) error {
 		time.Sleep(time.Until(killed.Add(100 * time.Millisecond)))
 		t0 := time.Now()
 		bs.Command("dial", "sip:600@127.0.0.1")
