@@ -49,6 +49,7 @@ test: deps-test windows-start vet fmt-check
 	STAYLINE_REQUIRE_LAB=1 $(GO) test -race -count=1 -timeout 12m $(RACE_PKGS)
 	STAYLINE_REQUIRE_LAB=1 $(GO) test -count=1 -timeout 12m $(OTHER_PKGS)
 	STAYLINE_REQUIRE_LAB=1 $(GO) test -count=1 -timeout 12m $(SOUND_PKGS)
+	STAYLINE_LIVE_ECHO=1 $(GO) test -count=1 -timeout 5m -run '^TestEchoLive$$' ./audio/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_QUICK)
 	@$(MAKE) --no-print-directory windows-wait
 

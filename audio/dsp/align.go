@@ -14,12 +14,28 @@ import (
 // reference is delayed by it: the canceller's filter then only has to model the room.
 //
 // A jump (more than 0.5 ms away: another buffer depth) is taken when two measurements in a row agree on
-// it; measured in TestEchoRoom, a jump of 80 ms is followed within about 0.4 s. Smaller moves (a sound
-// server's small steps: PulseAudio's module-loopback moves its delay about 0.28 ms every 2.7 s) are
-// followed smoothly: each measurement moves the delay a tenth of the way, and the reference is read at
-// that fractional position (a 16-tap windowed-sinc interpolator). That is not precise enough for a
-// steady clock drift: the measurements scatter by 1-2 samples, and a speaker 100 ppm fast leaves about
-// 13 dB of ERLE (docs/ARCHITECTURE.md, "Sound: echo").
+// it (four for one under 4 ms, more often a false peak next to the true one), and not while the filter
+// still cancels the echo where it is (the microphone 6 dB over its residual: the measurement is the
+// outlier); measured in TestEchoRoom, a jump of 80 ms is cancelled again within 0.6-0.7 s. Smaller moves
+// move the delay a tenth of the way each, until the follower (drift.go) takes over.
+//
+// The measurements scatter by 1-2 samples: too coarse for a clock drift (a speaker 100 ppm fast moves the
+// echo 1.6 samples a second, and cancellation at 1-4 kHz needs it placed to a tenth of a sample: followed
+// by the measurements alone, ERLE fell to 13 dB). So, from half a second after the delay is first found,
+// the follower measures how far the echo is from where the filter has it: every 200 ms of far-end speech
+// it cross-correlates the microphone with the echo the filter predicts (the microphone less the filter's
+// residual) at lags of up to 4 samples, and locates the peak between samples by a parabola (unbiased at
+// the peak, where the loop holds it). A look whose normalized peak is under 0.9 (double talk, a filter
+// not converged yet) does not count. The shift drives a proportional-integral loop: half of it comes off
+// the delay at once, and it moves the drift's rate, which moves the delay every frame (silence included);
+// the reference is read at that fractional delay by a 16-tap windowed-sinc interpolator. The rate is in
+// within about 3 s, after which the delay is held to a hundredth of a sample (TestEchoDrift: 100 ppm either
+// way, 36-48 dB; TestEchoLive, PulseAudio's module-loopback, about 100 ppm: 45-51 dB). A jump keeps the
+// follower's offset from the measurements (the same room: the same error of the correlation), and its
+// first look after it takes out all of the shift it finds and none into the rate. (Following the peak of
+// the filter's impulse response, speexdsp's SPEEX_ECHO_GET_IMPULSE_RESPONSE, was tried first: the filter
+// lags the drift and smears its peak rather than moving it, so the loop saw a fraction of the shift, late,
+// and oscillated; 9-24 dB.)
 
 const (
 	decim       = 4                // the estimator's rate is Rate/decim (4 kHz)
@@ -33,6 +49,9 @@ const (
 	driftStep   = 0.1              // how far a measurement within jumpTol moves the delay
 	maxLagDecim = estFFT - estWindow - 1
 	interpTaps  = 16 // the fractional-delay interpolator's length
+	// a jump shorter than smallJump (4 ms) is taken when smallJumpAgree measurements in a row agree on it
+	smallJump      = 64
+	smallJumpAgree = 4
 )
 
 // MaxDelay is the longest speaker-to-microphone delay the aligner finds, in samples at 16 kHz (768 ms).
@@ -48,7 +67,9 @@ type aligner struct {
 	phase      int     // samples into the current group of decim
 	since      int     // 4 kHz samples since the last measurement
 	est        float64 // the measured delay followed, samples at 16 kHz (-1: none yet)
+	gcc        float64 // the correlation's measurements of it, smoothed (est less the follower's corrections)
 	cand       float64 // a jump's first measurement (-1: none)
+	agree      int     // the measurements that agreed with cand, cand's own included
 	// FFT buffers; xs keeps the whitened cross-spectrum for locating the peak between samples
 	fm, fr, xs []complex128
 	tw         []complex128
@@ -58,6 +79,10 @@ type aligner struct {
 	tapsFor    float64 // the fraction taps are for (-1: none)
 	// estimates counts the jumps taken (the first finding included), for the tests and the log.
 	estimates int
+	fine      follower // the drift followed from the adaptive filter (drift.go)
+	talked    bool     // the far end talked in the last frame pushed
+	lin       []int16  // the adaptive filter's output, when the caller wants none
+	echoOff   bool     // the canceller's filter does not run: nothing for the follower
 }
 
 func newAligner(frame int) *aligner {
@@ -65,7 +90,7 @@ func newAligner(frame int) *aligner {
 		hist: make([]int16, MaxDelay+frame+interpTaps), mic4: make([]float64, estWindow),
 		ref4: make([]float64, estWindow+maxLagDecim), est: -1, cand: -1, frame: frame, tapsFor: -1,
 		fm: make([]complex128, estFFT), fr: make([]complex128, estFFT), xs: make([]complex128, estFFT),
-		ref: make([]int16, frame),
+		ref: make([]int16, frame), lin: make([]int16, frame),
 	}
 	a.tw = make([]complex128, estFFT/2)
 	for i := range a.tw {
@@ -101,6 +126,15 @@ func (a *aligner) push(mic, ref []int16) []int16 {
 				a.measure()
 			}
 		}
+	}
+	var pr float64
+	for _, v := range ref {
+		pr += float64(v) * float64(v)
+	}
+	a.talked = pr/float64(len(ref)) >= minRefPower
+	if a.fine.on && a.est >= 0 {
+		a.est += a.fine.rate
+		a.gcc += a.fine.rate
 	}
 	// out[i] = x(n - d) for the frame's positions n: an integer part and a fraction, the fraction by the
 	// windowed sinc over the 16 samples around it.
@@ -179,14 +213,32 @@ func (a *aligner) measure() {
 	}
 	lag := float64(decim) * (maxLagDecim - a.peak(bestK, real(a.fm[bestK]) < 0))
 	switch {
-	case a.est >= 0 && math.Abs(lag-a.est) <= jumpTol:
-		a.est += driftStep * (lag - a.est)
+	case a.est >= 0 && math.Abs(lag-a.gcc) <= jumpTol:
+		a.gcc += driftStep * (lag - a.gcc)
+		if !a.fine.on { // once the follower is on, it follows the small moves far more precisely
+			a.est = a.gcc
+		}
+		a.cand = -1
+	case a.est >= 0 && a.fine.micP > cancelling*a.fine.errP:
+		// the filter cancels the echo where it is: the measurement is an outlier (the correlation of a
+		// voice with itself a pitch period away), not a jump
 		a.cand = -1
 	case a.cand >= 0 && math.Abs(lag-a.cand) <= jumpTol:
-		a.est, a.cand = lag, -1
-		a.estimates++
+		// a jump of less than smallJump needs more measurements to agree: it is more often a false
+		// peak of the correlation next to the true one
+		if a.agree++; a.est < 0 || math.Abs(lag-a.gcc) > smallJump || a.agree >= smallJumpAgree {
+			// the jump keeps what the follower found the filter off from these measurements by (the
+			// same room: the same error of the correlation)
+			off := 0.0
+			if a.fine.on {
+				off = a.est - a.gcc
+			}
+			a.gcc = (lag + a.cand) / 2
+			a.est, a.cand = a.gcc+off, -1
+			a.estimates++
+		}
 	default:
-		a.cand = lag
+		a.cand, a.agree = lag, 1
 	}
 }
 
@@ -269,7 +321,18 @@ func (al aligned) reset() {
 	clear(a.mic4)
 	clear(a.ref4)
 	a.accM, a.accR, a.phase, a.since, a.est, a.cand, a.estimates, a.tapsFor = 0, 0, 0, 0, -1, -1, 0, -1
+	a.fine.reset()
 	al.canceller.reset()
+}
+
+// setEcho passes the switch on, and the follower stops while the filter does not run (turned on again,
+// the filter starts from nothing and the follower with it).
+func (al aligned) setEcho(on bool) {
+	if !on {
+		al.a.fine.reset()
+	}
+	al.a.echoOff = !on
+	al.canceller.setEcho(on)
 }
 
 func (al aligned) process(out, mic, ref, linear []int16) {
@@ -278,5 +341,10 @@ func (al aligned) process(out, mic, ref, linear []int16) {
 	if before == 0 && al.a.estimates > 0 {
 		al.canceller.reset()
 	}
-	al.canceller.process(out, mic, r, linear)
+	lin := linear
+	if lin == nil {
+		lin = al.a.lin
+	}
+	al.canceller.process(out, mic, r, lin)
+	al.a.frameDone(mic, lin)
 }

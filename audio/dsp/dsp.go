@@ -143,12 +143,13 @@ func (p *Processor) Process(mic, speakerRef []int16) []int16 {
 type Stats struct {
 	Delay        float64 // the speaker-to-microphone delay measured, samples (-1: not found yet)
 	DelayChanges int     // how often it jumped (the first finding included)
+	DriftPPM     float64 // how fast it moves, parts per million (> 0: growing; 0 until followed)
 }
 
 // Stats reads the canceller's figures. Call it from the goroutine that calls Process.
 func (p *Processor) Stats() Stats {
 	if al, ok := p.c.(aligned); ok {
-		return Stats{Delay: al.a.est, DelayChanges: al.a.estimates}
+		return Stats{Delay: al.a.est, DelayChanges: al.a.estimates, DriftPPM: al.a.fine.rate / float64(al.a.frame) * 1e6}
 	}
 	return Stats{}
 }

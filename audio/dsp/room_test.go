@@ -25,7 +25,7 @@ const (
 	block = rate / 10 // 100 ms: the unit the measurements are made in
 )
 
-// farText and nearText are long enough for the scenario (about 16 s and 4 s of speech).
+// farText and nearText are long enough for the scenarios (about 32 s and 4 s of speech).
 const (
 	farText = "Good morning, this is the service desk calling back about your ticket. We looked at the " +
 		"server logs from last night and found that the backup job stopped at a quarter past two. " +
@@ -186,9 +186,13 @@ func echoOf(far []int16, sc scenario) []float64 {
 	if v, ok := echoCache.Load(sc); ok {
 		return v.([]float64)
 	}
-	echo := convolve(far, roomIR(1, sc.delay, -6))
+	played := far
+	if sc.driftPPM != 0 {
+		played = warp(far, 1+sc.driftPPM*1e-6)
+	}
+	echo := convolve(played, roomIR(1, sc.delay, -6))
 	if sc.jump != 0 {
-		moved := convolve(far, roomIR(sc.jumpSeed, sc.delay+sc.jump, -6))
+		moved := convolve(played, roomIR(sc.jumpSeed, sc.delay+sc.jump, -6))
 		copy(echo[sc.samples(sc.jumpAt):], moved[sc.samples(sc.jumpAt):])
 	}
 	echoCache.Store(sc, echo)
@@ -204,6 +208,9 @@ type scenario struct {
 	farOff      bool          // the speaker plays nothing (the near-end-only reference run)
 	noiseDBFS   float64       // the microphone's own white noise
 	length      time.Duration
+	// driftPPM is how fast the speaker's clock runs against the microphone's, in parts per million
+	// (> 0: fast, the echo's delay shrinking)
+	driftPPM float64
 }
 
 // takes are the signals of a run, as long as the scenario.
