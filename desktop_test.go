@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -347,4 +348,89 @@ func TestQuitWhileThePointerMoves(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// The idle window parks Fyne's loop (app/idle.go) and still answers at once: the tray's Quit (a D-Bus
+// message) in normal service, the phone's events (a failover, shown in the tray), and the keyboard (the
+// quit question during failover, answered with keys).
+func TestIdleWindowParksAndWakesForTheTrayEventsAndKeys(t *testing.T) {
+	d := startDesktop(t)
+	pair := labtest.Pair(t, lab.ServerOptions{})
+	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	win := d.window(t, cfgPath)
+	item, err := d.tray.WaitItem(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+	waitParked(t, win, 15*time.Second)
+	if err := item.ClickMenu("Quit"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(win, 3*time.Second); err != nil {
+		t.Fatalf("the tray's Quit did not reach the parked window: %v", err)
+	}
+
+	win = d.window(t, cfgPath)
+	if item, err = d.tray.WaitItem(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+	waitParked(t, win, 15*time.Second)
+	if err := pair.Home.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	tooltipSays(t, item, "Stayline: limited service on the alternate server alternate", 15*time.Second)
+	if err := item.ClickMenu("Quit"); err != nil {
+		t.Fatal(err)
+	}
+	waitParked(t, win, 15*time.Second) // the question is open, and nothing moves
+	d.confirm(t, "Quit")
+	if err := waitExit(win, 5*time.Second); err != nil {
+		t.Fatalf("the keys did not reach the parked window: %v", err)
+	}
+}
+
+// waitParked waits until the window's main thread (Fyne's loop: 60 wake-ups a second while it runs)
+// sleeps through a whole second.
+func waitParked(t *testing.T, r *running, within time.Duration) {
+	t.Helper()
+	pid := r.cmd.Process.Pid
+	deadline := time.Now().Add(within)
+	last := -1
+	for time.Now().Before(deadline) {
+		n, err := threadSwitches(pid, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last >= 0 && n-last <= 3 {
+			return
+		}
+		last = n
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("the idle window's loop did not park within %s", within)
+}
+
+// threadSwitches is a thread's context switches so far.
+func threadSwitches(pid, tid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			c, _ := strconv.Atoi(strings.TrimSpace(v))
+			n += c
+		}
+		if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+			c, _ := strconv.Atoi(strings.TrimSpace(v))
+			n += c
+		}
+	}
+	return n, nil
 }

@@ -1,3 +1,8 @@
+// Go 1.25 re-reads the cgroup's CPU limit every second to follow GOMAXPROCS; a desktop phone has no such
+// limit to follow, and that check woke the idle phone (docs/ARCHITECTURE.md, "The idle window").
+//
+//go:debug updatemaxprocs=0
+
 // Stayline is a desktop softphone that stays in service when its SIP server fails.
 //
 //	stayline [-config FILE]             the desk-phone window
@@ -17,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
 	stayapp "stayline/app"
@@ -236,28 +240,27 @@ func (s *settings) Save(cfg *config.Config) (string, error) {
 	return warning, nil
 }
 
-// configPollInterval is how often the window looks at the configuration file for edits made outside it.
+// configPollInterval is how often the window reads the configuration file while it is being edited outside
+// it (config.Ticks: only after the file changed).
 const configPollInterval = 2 * time.Second
 
 // watchConfig follows the configuration file while the window runs: a broken edit is shown (line named)
 // and the phone keeps its configuration; a valid one different from the running one is offered.
 func watchConfig(ctx context.Context, st *settings, w *stayapp.Window, logger *slog.Logger) {
-	tick := time.NewTicker(configPollInterval)
-	defer tick.Stop()
-	config.Watch(ctx, st.path, tick.C, func(cfg *config.Config, err error) {
+	config.Watch(ctx, st.path, config.Ticks(ctx, st.path, configPollInterval), func(cfg *config.Config, err error) {
 		if err != nil {
 			logger.Warn("configuration file not applied", "error", err)
-			fyne.Do(func() { w.ConfigProblem(err) })
+			w.Do(func() { w.ConfigProblem(err) })
 			return
 		}
 		if err := cfg.FillPassword(); err != nil {
 			logger.Warn("no password from the keyring", "error", err)
 		}
 		if sameConfig(cfg, st.Config()) { // the settings dialog's own save, or an edit that changes nothing
-			fyne.Do(w.ConfigSettled)
+			w.Do(w.ConfigSettled)
 			return
 		}
-		fyne.Do(func() { w.ConfigChanged(func() error { return st.sess.Apply(cfg) }) })
+		w.Do(func() { w.ConfigChanged(func() error { return st.sess.Apply(cfg) }) })
 	})
 }
 
@@ -287,7 +290,7 @@ func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, pat
 		logger.Warn("contacts", "error", err)
 	}
 	opts := stayapp.Options{Extension: extension(c.Config), Lines: c.Config.Calls.Lines, Voicemail: c.Config.Calls.Voicemail,
-		Settings: st, History: hist, Contacts: dir}
+		Settings: st, History: hist, Contacts: dir, IdlePark: true}
 	if tray := newDesktopTray(a); tray != nil {
 		opts.Tray = tray
 	}
@@ -297,15 +300,15 @@ func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, pat
 		// destroying by dereferencing a nil GLFW window (processMouseMoved -> SetInputMode), and crashed
 		// a quit from the tray now and then. A hidden window gets no pointer events.
 		w.Win.Hide()
-		time.AfterFunc(quitSettle, func() { fyne.Do(a.Quit) })
+		time.AfterFunc(quitSettle, func() { w.Do(a.Quit) })
 	}
 	w = stayapp.New(a, c.Manager, c.Sound(), opts)
 	w.SetMinimiser(minimiser(w.Win))
 	a.Lifecycle().SetOnStarted(w.RefreshTray)
 	// The settings made a new phone: the window moves to it. Not waited for: Save runs on Fyne's goroutine;
 	// the window's subscription then starts with the stage and actions of the moment.
-	sess.SetFrontEnd(func() { fyne.Do(w.Unbind) }, func(next *core.Phone) {
-		fyne.Do(func() {
+	sess.SetFrontEnd(func() { w.Do(w.Unbind) }, func(next *core.Phone) {
+		w.Do(func() {
 			w.SetExtension(extension(next.Config))
 			w.SetVoicemail(next.Config.Calls.Voicemail)
 			w.SetController(next.Manager, next.Sound())
@@ -316,12 +319,12 @@ func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, pat
 	w.Start(ctx)
 	c.Manager.Start()
 	if broken != nil {
-		go fyne.Do(func() { w.ConfigProblem(broken) })
+		go w.Do(func() { w.ConfigProblem(broken) })
 	}
 	go watchConfig(ctx, st, w, logger)
 	if listener != nil {
 		go listener.Serve(ctx, func(request, arg string) error {
-			fyne.Do(func() {
+			w.Do(func() {
 				w.Win.Show()
 				w.Win.RequestFocus()
 				if request == "dial" {
@@ -333,7 +336,7 @@ func runWindow(ctx context.Context, sess *core.Session, hist *history.Store, pat
 	}
 	go func() {
 		<-ctx.Done()
-		fyne.Do(func() {
+		w.Do(func() {
 			w.Stop()
 			opts.OnQuit() // hidden, then quit
 		})

@@ -73,7 +73,7 @@ func (w *Window) build() {
 	w.Output = widget.NewSelect([]string{systemDefault}, func(name string) {
 		go func() {
 			if err := w.sound.SwitchAudio("", deviceName(name)); err != nil {
-				fyne.Do(func() {
+				w.Do(func() {
 					w.model.Message = "Sound device: " + err.Error()
 					w.render()
 				})

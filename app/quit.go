@@ -74,7 +74,7 @@ func (w *Window) LogOff() {
 		go func() {
 			var r *failover.Refusal
 			if err := w.ctl.Request(failover.ActLogoff, ""); err != nil && !errors.As(err, &r) {
-				fyne.Do(func() {
+				w.Do(func() {
 					w.model.Message = actionFailed(failover.ActLogoff, 0, err)
 					w.render()
 				})

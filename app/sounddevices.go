@@ -1,7 +1,5 @@
 package app
 
-import "fyne.io/fyne/v2"
-
 // SoundDevices is what a Sound may also tell: the sound devices' changes as they happen (internal/core's
 // Sound does; the window is told nothing by a Sound without it).
 type SoundDevices interface {
@@ -20,7 +18,7 @@ func (w *Window) followDevices() {
 	}
 	sound := w.sound
 	sd.OnDeviceChange(func(text string, listChanged bool) {
-		fyne.Do(func() {
+		w.Do(func() {
 			if w.sound != sound || w.stopped.Load() { // a phone the window has left
 				return
 			}

@@ -58,6 +58,9 @@ type Options struct {
 	Settings SettingsStore // where the settings dialog reads and saves (nil: no settings button)
 	History  HistoryStore  // the call history (nil: no history button)
 	Contacts ContactStore  // the local directory (nil: no contacts button)
+	// IdlePark parks Fyne's loop while the window is idle (idle.go): the desktop driver's window only, not
+	// the test driver's.
+	IdlePark bool
 }
 
 // WindowSize is the desk phone's fixed size: it fits a 1366x768 screen at scale 1.5 with a panel.
@@ -93,6 +96,7 @@ type Window struct {
 	note    *notifier
 	tray    Tray
 	stopped atomic.Bool // the program is quitting: no tray, no notices, no events
+	idle    *idler      // parks Fyne's loop while nothing moves (nil: never)
 
 	trayShown trayState
 	trayTip   string
@@ -159,12 +163,6 @@ func New(a fyne.App, ctl Controller, sound Sound, opts Options) *Window {
 	return w
 }
 
-// Start follows the manager's events, and once a second the clock and the calls' figures, until ctx ends.
-func (w *Window) Start(ctx context.Context) {
-	w.ctx = ctx
-	w.bind(w.ctl)
-}
-
 // SetExtension changes the status line's name and extension (after a configuration change).
 func (w *Window) SetExtension(text string) {
 	w.opts.Extension = text
@@ -176,105 +174,6 @@ func (w *Window) SetMinimiser(f func() bool) { w.opts.Minimise = f }
 
 // SetVoicemail changes what the Messages key dials (after a configuration change).
 func (w *Window) SetVoicemail(target string) { w.opts.Voicemail = target }
-
-// SetController moves the window to another manager and its sound (the settings were applied by starting
-// a new phone).
-// The display starts over from its events; the timeline is kept.
-
-func (w *Window) SetController(ctl Controller, sound Sound) {
-	timeline, last := w.model.Timeline, w.model.LastDial
-	w.model = NewModel()
-	w.model.Timeline, w.model.LastDial = timeline, last
-	w.ctl, w.sound = ctl, sound
-	w.followDevices()
-	w.bind(ctl)
-	w.render()
-}
-
-func (w *Window) bind(ctl Controller) {
-	w.Unbind()
-	gen := w.gen
-	parent := w.ctx
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithCancel(parent)
-	w.unbind = cancel
-	sub := ctl.Subscribe()
-	go func() {
-		defer sub.Close()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case ev, ok := <-sub.C:
-				if !ok {
-					return
-				}
-				fyne.Do(func() {
-					if gen == w.gen { // not an event of a manager the window has left
-						w.apply(ev)
-					}
-				})
-			case <-tick.C:
-				st := ctl.Status()
-				fyne.Do(func() {
-					if gen == w.gen {
-						w.tick(st)
-					}
-				})
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-}
-
-// Unbind stops following the current manager (on Fyne's goroutine): events of it still on their way are
-// not shown. The settings call it before the phone is replaced, so the old phone's shutdown (its last
-// stage events) does not reach the display or the notifications.
-func (w *Window) Unbind() {
-	w.gen++
-	if w.unbind != nil {
-		w.unbind()
-		w.unbind = nil
-	}
-}
-
-// apply shows one event (on Fyne's goroutine).
-func (w *Window) apply(ev failover.Event) {
-	if w.stopped.Load() {
-		return
-	}
-	w.model.Apply(ev, w.opts.Now())
-	switch e := ev.(type) {
-	case *failover.StageEvent:
-		w.notify(w.note.stage(e.Stage, e.Server, w.model.LoggedOff, w.opts.Now()))
-		if e.Stage == failover.StageAlternate {
-			w.model.ApplyStatus(w.ctl.Status()) // the banner names what this server lacks
-		}
-	case *failover.CallEvent:
-		if e.State == failover.CallIncoming {
-			w.notify(&Notice{"Stayline: incoming call", namedParty(w.party(e.Remote), e.Remote, e.DisplayName)})
-			w.Win.Show()
-			w.Win.RequestFocus()
-		}
-		if e.State == failover.CallEnded {
-			defer w.offerPendingConfig()
-		}
-	}
-	w.render()
-}
-
-// tick runs once a second: the clock, the calls' figures, and notices held back by their gap.
-func (w *Window) tick(st failover.StatusEvent) {
-	if w.stopped.Load() {
-		return
-	}
-	w.model.ApplyStatus(st)
-	w.notify(w.note.due(w.opts.Now()))
-	w.render()
-}
 
 func (w *Window) notify(n *Notice) {
 	if n != nil && !w.stopped.Load() {
@@ -504,7 +403,7 @@ func (w *Window) run(a failover.Action) {
 		err := w.ctl.Request(a, arg)
 		var r *failover.Refusal
 		if err != nil && !errors.As(err, &r) {
-			fyne.Do(func() {
+			w.Do(func() {
 				w.model.Message = actionFailed(a, line, err)
 				w.render()
 			})

@@ -19,7 +19,7 @@ import (
 
 // Baresip is a real softphone far end (Debian's baresip-core), registered as a user on the lab's
 // registrar and driven through its ctrl_tcp module: netstring-framed JSON commands in, events out. It
-// plays a 440 Hz tone (ausine) and needs no sound card.
+// plays a 440 Hz tone (ausine) and needs no sound card (or, with BaresipOptions.Pulse, uses PulseAudio's).
 type Baresip struct {
 	User     string
 	SIPPort  int
@@ -59,6 +59,17 @@ type BaresipOptions struct {
 	// SndPath, when set, loads baresip's sndfile module, which writes each call's audio there as WAV files:
 	// dump-TIME-dec.wav what it received (decoded), dump-TIME-enc.wav what it sent (aufile cannot record).
 	SndPath string
+	// Pulse, when set, puts baresip's sound on PulseAudio devices instead of the tone and the file.
+	Pulse *BaresipPulse
+}
+
+// BaresipPulse is a baresip on a PulseAudio daemon: Debian's baresip-core ships no pulse module, so its
+// alsa module plays and records through ALSA's pulse plugin (libasound2-plugins), device "pulse:NAME",
+// at the codec's rate (8 kHz mono for G.711; the daemon resamples to the device's).
+type BaresipPulse struct {
+	Server string // the daemon (Pulse.Server), for PULSE_SERVER
+	Player string // the sink it plays to ("speaker")
+	Source string // the source it records from ("mic.monitor")
 }
 
 // StartBaresipWith is StartBaresip with options.
@@ -82,14 +93,16 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 	if opts.Netns != nil {
 		ip = opts.Netns.PeerIP
 	}
+	// No sound card: a sine tone in, received audio written to a file.
+	source, player := "ausine,440", "aufile,"+filepath.Join(dir, "played.wav")
+	if opts.Pulse != nil {
+		source, player = "alsa,pulse:"+opts.Pulse.Source, "alsa,pulse:"+opts.Pulse.Player
+	}
 	config := strings.Join([]string{
 		"poll_method epoll",
 		"sip_listen " + ip + ":" + strconv.Itoa(sipPort),
-		// No sound card: a sine tone in, received audio written to a file.
-		"audio_source ausine,440",
-		"ausrc_srate 48000",
-		"ausrc_channels 2",
-		"audio_player aufile," + filepath.Join(dir, "played.wav"),
+		"audio_source " + source,
+		"audio_player " + player,
 		"audio_alert aufile," + filepath.Join(dir, "alert.wav"),
 		"rtp_stats yes",
 		"module_path " + baresipModules(),
@@ -106,6 +119,11 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 		"ctrl_tcp_listen " + ip + ":" + strconv.Itoa(ctrlPort),
 		"",
 	}, "\n")
+	if opts.Pulse != nil {
+		config += "module alsa.so\n"
+	} else {
+		config += "ausrc_srate 48000\nausrc_channels 2\n"
+	}
 	if opts.SndPath != "" {
 		config += "module sndfile.so\nsnd_path " + opts.SndPath + "\n"
 	}
@@ -149,6 +167,9 @@ func StartBaresipWith(dir, user, registrar string, opts BaresipOptions) (*Baresi
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	if opts.Pulse != nil {
+		cmd.Env = append(os.Environ(), "PULSE_SERVER="+opts.Pulse.Server)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
