@@ -37,6 +37,8 @@ var measurements = []measurement{
 	{"call.pacing", measurePacing},
 	{"call.pacing_vs_baresip", measurePacingVsBaresip},
 	{"cpu", measureCPU},
+	{"audio.mouth_to_ear", measureMouthToEar},
+	{"cpu.call_vs_baresip_pulse", measureCPUPulse},
 	{"rss.gui", measureGUI},
 	{"idle.wakeups", measureIdleWakeups},
 }
@@ -528,7 +530,7 @@ func (b *bench) windowOn(p *lab.Pair, display string, edit func(string) string) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(3 * time.Second) // the window settles
+	time.Sleep(6 * time.Second) // the window settles, and its idle loop parks (3 s after the last input)
 	return cmd.Process.Pid, stop, nil
 }
 
