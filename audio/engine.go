@@ -93,6 +93,10 @@ func (e *Engine) fromMicrophone(frame []int16) {
 	}
 	for p := range e.ports {
 		p.mic.push(frame)
+		select {
+		case p.clock <- struct{}{}:
+		default: // the call has a tick pending already
+		}
 	}
 }
 

@@ -15,11 +15,15 @@ type Port struct {
 	// until the other members' next Read mixes it into what they send.
 	conference bool
 	heard      map[*Port][]int16 // per listener, at EngineRate
+	// clock is signalled each time the capture device has given the port a frame (fromMicrophone)
+	clock chan struct{}
 }
 
 // NewPort connects a call whose audio runs at rate (8000 or 16000).
 func (e *Engine) NewPort(rate int) *Port {
-	p := &Port{e: e, rate: rate, mic: newFlow(engineFrame), speaker: newFlow(engineFrame)}
+	p := &Port{e: e, rate: rate, mic: newFlow(engineFrame), speaker: newFlow(engineFrame), clock: make(chan struct{}, 1)}
+	// The microphone's frames are read as they come (Clock): a frame is all the backlog it needs.
+	p.mic.target = engineFrame
 	e.mu.Lock()
 	e.ports[p] = struct{}{}
 	e.mu.Unlock()
@@ -58,6 +62,17 @@ func (p *Port) Alone() {
 	for q := range p.e.ports {
 		delete(q.heard, p)
 	}
+}
+
+// Clock is signalled each time the capture device has given the port a 20 ms frame: with a sound device
+// its callback is the call's media clock, and the frame is read as soon as it is there (docs/ARCHITECTURE.md,
+// "Sound: devices and timing"). nil without a capture device (the null backend, no microphone, a device
+// not open yet): the caller keeps a clock of its own. Ask again on each tick: devices come and go.
+func (p *Port) Clock() <-chan struct{} {
+	if !p.e.hasCapture() {
+		return nil
+	}
+	return p.clock
 }
 
 // Read gives one frame of microphone audio at the port's rate (silence until the microphone's backlog

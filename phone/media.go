@@ -228,51 +228,6 @@ func (m *media) Stats() MediaStats {
 	return st
 }
 
-// run is the 20 ms clock, the session's only goroutine: take in what arrived, send a frame, play a frame,
-// and every 5 s an RTCP report. One wake-up per tick keeps a call cheap.
-func (m *media) run() {
-	defer m.wg.Done()
-	const tick = audio.FrameDurationMs * time.Millisecond
-	next := time.Now()
-	nextReport := next.Add(time.Second)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-timer.C:
-		}
-		now := time.Now()
-		m.raisePriority()
-		m.drainRTP()
-		m.drainRTCP()
-		m.sendFrame()
-		m.playFrame()
-		if now.After(nextReport) {
-			m.sendReport()
-			nextReport = now.Add(5 * time.Second)
-		}
-		next = next.Add(tick)
-		if behind := now.Sub(next); behind > 5*tick {
-			next = now.Add(tick) // the process was stopped or starved: restart the schedule, no burst
-		}
-		timer.Reset(time.Until(next))
-	}
-}
-
-// raisePriority gives the tick a raised priority once it plays on a sound device (audio.Port.RaisePriority):
-// a busy machine would delay a tick by up to 160 ms, and the call click. Only from run's goroutine.
-func (m *media) raisePriority() {
-	m.mu.Lock()
-	p, ok := m.sink.(*audio.Port)
-	m.mu.Unlock()
-	if ok && !m.raised {
-		m.raised = true
-		m.log.Debug("media tick priority", "priority", p.RaisePriority())
-	}
-}
-
 func (m *media) sendFrame() {
 	m.mu.Lock()
 	if m.codec == nil || m.remote == nil || !m.dir.Sends() {
