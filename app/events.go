@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/systray"
 
 	"stayline/failover"
 	"stayline/internal/clock"
@@ -19,9 +20,24 @@ func (w *Window) Start(ctx context.Context) {
 		w.idle = newIdler(clock.Real{}, platformParker(), fyne.Do, w.moving, func() { w.tick(w.ctl.Status()) })
 		if w.idle != nil {
 			go w.idle.loop(ctx)
+			go w.followTrayMenu(ctx)
 		}
 	}
 	w.bind(w.ctl)
+}
+
+// followTrayMenu keeps the window running while its tray menu is open: a click on the menu reaches Fyne's
+// main thread through Fyne's own queue, which a parked loop would not see if the click's D-Bus message were
+// read just before it parked (idle.go); the menu opens first ("opened"), and that wakes it for 3 s.
+func (w *Window) followTrayMenu(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-systray.TrayOpenedCh:
+			w.idle.poke(inputQuiet)
+		}
+	}
 }
 
 // moving says whether something on the screen changes by itself (on Fyne's goroutine): a call's figures,

@@ -408,6 +408,10 @@ func (i *Item) ClickMenu(label string) error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
+		// As a desktop's menu host does: the menu opens (its root's "opened" event), then the entry is clicked.
+		if call := obj.CallWithContext(ctx, menuIface+".Event", 0, int32(0), "opened", dbus.MakeVariant(int32(0)), uint32(time.Now().Unix())); call.Err != nil {
+			return fmt.Errorf("%v: open the menu: %w", i, call.Err)
+		}
 		call := obj.CallWithContext(ctx, menuIface+".Event", 0, e.ID, "clicked", dbus.MakeVariant(int32(0)), uint32(time.Now().Unix()))
 		if call.Err != nil {
 			return fmt.Errorf("%v: click menu entry %q: %w", i, label, call.Err)
