@@ -131,10 +131,7 @@ func TestWindowTrayAndNotificationsThroughAFailover(t *testing.T) {
 	pair := labtest.Pair(t, lab.ServerOptions{})
 	timers := lab.LabTimers
 	timers.FailbackHolddown = 3 * time.Second
-	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
-	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", timers, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writePhoneConfig(t, pair, timers)
 	win := d.window(t, cfgPath)
 	item, err := d.tray.WaitItem(15 * time.Second)
 	if err != nil {
@@ -201,10 +198,7 @@ func TestWindowTrayAndNotificationsThroughAFailover(t *testing.T) {
 func TestQuitFromTheTrayDuringFailover(t *testing.T) {
 	d := startDesktop(t)
 	pair := labtest.Pair(t, lab.ServerOptions{})
-	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
-	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writePhoneConfig(t, pair, lab.LabTimers)
 	if err := pair.Home.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -265,16 +259,8 @@ func waitExit(r *running, within time.Duration) error {
 func TestQuitFromTheTrayInNormalServiceAndWithNoService(t *testing.T) {
 	d := startDesktop(t)
 	pair := labtest.Pair(t, lab.ServerOptions{})
-	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
-	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	win := d.window(t, cfgPath)
-	item, err := d.tray.WaitItem(15 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+	cfgPath := writePhoneConfig(t, pair, lab.LabTimers)
+	win, item := d.windowInTray(t, cfgPath, "Stayline: normal service on home")
 	if err := item.ClickMenu("Quit"); err != nil {
 		t.Fatal(err)
 	}
@@ -291,11 +277,7 @@ func TestQuitFromTheTrayInNormalServiceAndWithNoService(t *testing.T) {
 	if err := pair.Alternate.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	win = d.window(t, cfgPath)
-	if item, err = d.tray.WaitItem(15 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	tooltipSays(t, item, "Stayline: no service", 15*time.Second)
+	win, item = d.windowInTray(t, cfgPath, "Stayline: no service")
 	if err := item.ClickMenu("Quit"); err != nil {
 		t.Fatal(err)
 	}
@@ -313,10 +295,7 @@ func TestQuitFromTheTrayInNormalServiceAndWithNoService(t *testing.T) {
 func TestQuitWhileThePointerMoves(t *testing.T) {
 	d := startDesktop(t)
 	pair := labtest.Pair(t, lab.ServerOptions{})
-	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
-	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writePhoneConfig(t, pair, lab.LabTimers)
 	move := func(x, y string) {
 		cmd := exec.Command("xdotool", "mousemove", x, y)
 		cmd.Env = append(os.Environ(), "DISPLAY="+d.x.display)
@@ -356,16 +335,8 @@ func TestQuitWhileThePointerMoves(t *testing.T) {
 func TestIdleWindowParksAndWakesForTheTrayEventsAndKeys(t *testing.T) {
 	d := startDesktop(t)
 	pair := labtest.Pair(t, lab.ServerOptions{})
-	cfgPath := filepath.Join(t.TempDir(), "phone.toml")
-	if err := os.WriteFile(cfgPath, []byte(pair.PhoneConfig("1001", lab.LabTimers, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	win := d.window(t, cfgPath)
-	item, err := d.tray.WaitItem(15 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+	cfgPath := writePhoneConfig(t, pair, lab.LabTimers)
+	win, item := d.windowInTray(t, cfgPath, "Stayline: normal service on home")
 	waitParked(t, win, 15*time.Second)
 	if err := item.ClickMenu("Quit"); err != nil {
 		t.Fatal(err)
@@ -374,11 +345,7 @@ func TestIdleWindowParksAndWakesForTheTrayEventsAndKeys(t *testing.T) {
 		t.Fatalf("the tray's Quit did not reach the parked window: %v", err)
 	}
 
-	win = d.window(t, cfgPath)
-	if item, err = d.tray.WaitItem(15 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	tooltipSays(t, item, "Stayline: normal service on home", 15*time.Second)
+	win, item = d.windowInTray(t, cfgPath, "Stayline: normal service on home")
 	waitParked(t, win, 15*time.Second)
 	if err := pair.Home.Kill(); err != nil {
 		t.Fatal(err)
@@ -392,6 +359,28 @@ func TestIdleWindowParksAndWakesForTheTrayEventsAndKeys(t *testing.T) {
 	if err := waitExit(win, 5*time.Second); err != nil {
 		t.Fatalf("the keys did not reach the parked window: %v", err)
 	}
+}
+
+// writePhoneConfig writes 1001's configuration on pair with timers, and says where.
+func writePhoneConfig(t *testing.T, pair *lab.Pair, timers lab.Timers) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "phone.toml")
+	if err := os.WriteFile(path, []byte(pair.PhoneConfig("1001", timers, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// windowInTray runs the window and waits until its tray icon's tooltip says want.
+func (d *fakeDesktop) windowInTray(t *testing.T, cfgPath, want string) (*running, *dbustest.Item) {
+	t.Helper()
+	win := d.window(t, cfgPath)
+	item, err := d.tray.WaitItem(15 * time.Second)
+	if err != nil {
+		t.Fatalf("no tray icon registered: %v", err)
+	}
+	tooltipSays(t, item, want, 15*time.Second)
+	return win, item
 }
 
 // waitParked waits until the window's main thread (Fyne's loop: 60 wake-ups a second while it runs)
