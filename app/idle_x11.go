@@ -43,10 +43,17 @@ func platformParker() parker {
 func (p *xParker) wake() { unix.Write(p.w, []byte{1}) } // a full pipe has a wake in it already
 
 // wait runs on the main thread, with GLFW initialised: Fyne's loop has just polled the window's events.
-func (p *xParker) wait(until time.Time) wakeReason {
+// Once Fyne has quit, fyne.Do runs a park on the caller's goroutine instead, and GLFW, terminated, panics
+// when asked for its display: that park ends at once.
+func (p *xParker) wait(until time.Time) (r wakeReason) {
+	defer func() {
+		if recover() != nil {
+			r = wakeStop
+		}
+	}()
 	d := unsafe.Pointer(glfw.GetX11Display())
 	if d == nil {
-		return wakeBusy
+		return wakeStop
 	}
 	if C.stayline_x_queued(d) > 0 { // events Xlib has read already: poll would not see them
 		return wakeInput
