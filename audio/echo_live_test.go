@@ -19,7 +19,7 @@ import (
 // echo_cancel "off" the far end would hear itself at about -6 dB; "on", from 2 s on, the target is at least
 // 25 dB less. It takes about 20 s and a PulseAudio of its own, so it runs only with STAYLINE_LIVE_ECHO=1;
 // the loopback's clock drifts about 100 ppm against the microphone's, which the aligner follows
-// (audio/dsp/drift.go): 45-51 dB over eight runs (13-17 dB before the drift was followed).
+// (audio/dsp/drift.go): 35-51 dB over nine runs (13-17 dB before the drift was followed).
 func TestEchoLive(t *testing.T) {
 	if os.Getenv("STAYLINE_LIVE_ECHO") == "" {
 		t.Skip("the live room needs a PulseAudio daemon of its own: STAYLINE_LIVE_ECHO=1 runs it")

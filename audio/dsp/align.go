@@ -30,7 +30,7 @@ import (
 // the delay at once, and it moves the drift's rate, which moves the delay every frame (silence included);
 // the reference is read at that fractional delay by a 16-tap windowed-sinc interpolator. The rate is in
 // within about 3 s, after which the delay is held to a hundredth of a sample (TestEchoDrift: 100 ppm either
-// way, 36-48 dB; TestEchoLive, PulseAudio's module-loopback, about 100 ppm: 45-51 dB). A jump keeps the
+// way, 36-48 dB; TestEchoLive, PulseAudio's module-loopback, about 100 ppm: 35-51 dB). A jump keeps the
 // follower's offset from the measurements (the same room: the same error of the correlation), and its
 // first look after it takes out all of the shift it finds and none into the rate. (Following the peak of
 // the filter's impulse response, speexdsp's SPEEX_ECHO_GET_IMPULSE_RESPONSE, was tried first: the filter
