@@ -2,6 +2,7 @@ package audio
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,13 +14,12 @@ import (
 )
 
 // The device sizes, measured on PulseAudio under load (docs/ARCHITECTURE.md, "Sound"): miniaudio asks
-// PulseAudio for a playback buffer of one period, so the period is the buffer: 40 ms keeps a callback late
-// by a busy machine from running the server dry, where 20 ms (15.5 ms granted) did several times a call.
-// The capture period is what the microphone hands over at once.
-const (
-	playbackPeriodMs = 40
-	capturePeriodMs  = 10
-)
+// PulseAudio for a playback buffer of one period, so the period is the buffer. With malgo's Go callback
+// 40 ms keeps a callback late by a busy machine from running the server dry, where 20 ms (15.5 ms
+// granted) did several times a call; with the C callback and its ring (cring_linux.go), which Go never
+// delays, 20 ms plays clean (playbackPeriodMs is set beside each). The capture period is what the
+// microphone hands over at once.
+const capturePeriodMs = 10
 
 // Watch intervals: while a call or a tone needs sound, a device that stopped is noticed within about
 // stallAfter+busyWatch; idle, the watcher wakes once a second (the device list's own pace).
@@ -42,6 +42,7 @@ type device struct {
 	callbacks atomic.Uint64
 	seen      uint64    // callbacks at the last check
 	progress  time.Time // when they last moved
+	ring      *cring    // the C callback's ring (cring_linux.go; nil: malgo's Go callback)
 }
 
 // devices is the engine's device state: guarded by devMu, never by the engine's mu (the audio callbacks
@@ -66,9 +67,11 @@ type devices struct {
 	listenMu  sync.Mutex
 	listeners []func(DeviceChange)
 
-	wakeCh    chan struct{}
-	stopWatch chan struct{}
-	watchDone chan struct{}
+	efd           *os.File    // the rings' eventfd, read by the pump (cring_linux.go)
+	speakerRinged atomic.Bool // the speaker has a ring: the ports' speaker flows start shallower
+	wakeCh        chan struct{}
+	stopWatch     chan struct{}
+	watchDone     chan struct{}
 }
 
 func (e *Engine) open(backend, input, output, ringer string) error {
@@ -163,6 +166,9 @@ func (e *Engine) openDevice(kind malgo.DeviceType, name string, ringer bool) (*d
 	if err != nil {
 		return nil, fmt.Errorf("open sound device %s: %w", describe(name), err)
 	}
+	if !ringer {
+		d.ring = e.attachRing(dev, kind == malgo.Capture)
+	}
 	if err := dev.Start(); err != nil {
 		dev.Uninit()
 		return nil, fmt.Errorf("start sound device %s: %w", describe(name), err)
@@ -206,6 +212,7 @@ func (e *Engine) abandon(d *device) <-chan struct{} {
 	e.abandoned.Add(1)
 	go func() {
 		d.dev.Uninit()
+		d.ring.detach()
 		e.abandoned.Add(-1)
 		close(done)
 	}()
@@ -454,6 +461,7 @@ func (e *Engine) closeLocked() {
 		e.close(*d)
 		*d = nil
 	}
+	e.closePump()
 	if e.ctx != nil && e.abandoned.Load() == 0 { // else left to the process's end (abandon)
 		e.ctx.Uninit()
 		e.ctx.Free()

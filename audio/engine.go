@@ -144,12 +144,25 @@ func (e *Engine) captureCallback(in []byte, frames int) {
 	for i := 0; i < frames && 2*i+1 < len(in); i++ {
 		e.captured = append(e.captured, int16(binary.LittleEndian.Uint16(in[2*i:])))
 	}
+	e.takeFrames()
+}
+
+// takeFrames hands every whole frame captured to fromMicrophone. e.mu is held.
+func (e *Engine) takeFrames() {
 	for len(e.captured) >= engineFrame {
 		frame := make([]int16, engineFrame)
 		copy(frame, e.captured)
 		e.captured = append(e.captured[:0], e.captured[engineFrame:]...)
 		e.fromMicrophone(frame)
 	}
+}
+
+// captureSamples is captureCallback for what the pump read from the microphone's ring.
+func (e *Engine) captureSamples(in []int16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.captured = append(e.captured, in...)
+	e.takeFrames()
 }
 
 // playbackCallback is the playback devices' data callback.

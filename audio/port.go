@@ -24,6 +24,9 @@ func (e *Engine) NewPort(rate int) *Port {
 	p := &Port{e: e, rate: rate, mic: newFlow(engineFrame), speaker: newFlow(engineFrame), clock: make(chan struct{}, 1)}
 	// The microphone's frames are read as they come (Clock): a frame is all the backlog it needs.
 	p.mic.target = engineFrame
+	if e.speakerRinged.Load() { // the speaker's ring holds a device period already (cring_linux.go)
+		p.speaker.target = engineFrame + flowStep
+	}
 	e.mu.Lock()
 	e.ports[p] = struct{}{}
 	e.mu.Unlock()
