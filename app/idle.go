@@ -67,7 +67,6 @@ type idler struct {
 	mu      sync.Mutex
 	state   idlerState
 	changed chan struct{} // closed when the state changes
-	parks   int           // how often the loop was parked (tests)
 }
 
 // newIdler is an idler with parker p (nil: none, and so no idler), running its parks through run.
@@ -92,9 +91,6 @@ func (i *idler) Parked() (bool, <-chan struct{}) {
 func (i *idler) set(s idlerState) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if s == idleParked {
-		i.parks++
-	}
 	if (s == idleParked) != (i.state == idleParked) {
 		close(i.changed)
 		i.changed = make(chan struct{})

@@ -291,8 +291,10 @@ func mappedAnswer(ip string, port int) func(req *stun.Message) []byte {
 	}
 }
 
-// STUN's answer is the call's media address, port included, over the registrar's word.
-func TestSTUNGivesTheMediaAddress(t *testing.T) {
+// stunPhoneWithMedia is a phone the registrar sees at 203.0.113.9:40000 and STUN at 198.51.100.7:41000,
+// registered, with a call's media open (the caller closes it).
+func stunPhoneWithMedia(t *testing.T) (*Agent, *media) {
+	t.Helper()
 	f := newFakeRegistrar(t, false, func(int) string { return "received=203.0.113.9;rport=40000" })
 	s := newFakeSTUN(t, mappedAnswer("198.51.100.7", 41000))
 	a := natPhone(t, f, s.conn.LocalAddr().String())
@@ -301,6 +303,12 @@ func TestSTUNGivesTheMediaAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, m
+}
+
+// STUN's answer is the call's media address, port included, over the registrar's word.
+func TestSTUNGivesTheMediaAddress(t *testing.T) {
+	a, m := stunPhoneWithMedia(t)
 	defer m.close()
 	if ip, port := a.mediaAddr(a.servers[0], m); ip != "198.51.100.7" || port != 41000 {
 		t.Fatalf("media address %s:%d, want STUN's 198.51.100.7:41000", ip, port)
@@ -383,14 +391,7 @@ func TestSTUNGarbageOrSilenceIsBounded(t *testing.T) {
 
 // forgetAddress (the phone's own address changed) drops the NAT's word and STUN's.
 func TestForgetAddress(t *testing.T) {
-	f := newFakeRegistrar(t, false, func(int) string { return "received=203.0.113.9;rport=40000" })
-	s := newFakeSTUN(t, mappedAnswer("198.51.100.7", 41000))
-	a := natPhone(t, f, s.conn.LocalAddr().String())
-	mustRegister(t, a)
-	m, err := a.openCallMedia(a.servers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, m := stunPhoneWithMedia(t)
 	m.close()
 	a.forgetAddress(a.servers[0])
 	r := a.Reachable(0)
